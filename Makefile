@@ -1,0 +1,51 @@
+# zescrow — `make test` and `make demo` do all set-up themselves on a fresh
+# Debian 12 machine, as root. Everything runs on the system interpreter
+# /usr/bin/python3 (the one pam_exec runs the hook with), through a venv
+# made with --system-site-packages so Debian's python3-* modules are seen.
+
+PYTHON      := /usr/bin/python3
+VENV        := .venv
+VPY         := $(VENV)/bin/python
+# Debian packages: the real components the tests drive, and the client's
+# runtime dependencies as Debian ships them.
+APT_PACKAGES := ecryptfs-utils gnupg keyutils libpam-python pamtester util-linux \
+	python3-gnupg python3-pydbus python3-systemd python3-requests python3-cryptography \
+	python3-venv python3-pip hyperfine
+# From PyPI, into the venv only: test tools.
+PIP_PACKAGES := pytest hypothesis python-pam
+
+.PHONY: all deps venv test demo bench docs clean
+
+all: test
+
+deps:
+	@missing=$$(for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
+	done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing with apt-get: $$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(VENV)/.ready: setup.py Makefile
+	$(PYTHON) -m venv --system-site-packages $(VENV)
+	$(VPY) -m pip install -q --disable-pip-version-check $(PIP_PACKAGES)
+	$(VPY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $@
+
+venv: deps $(VENV)/.ready
+
+test: venv
+	ZESCROW_TESTONLY_REQUIRE_ALL=1 $(VPY) -m pytest $(PYTEST_ARGS)
+
+demo: venv
+	$(VPY) demo/demo.py
+
+bench: venv
+	$(VPY) bench/unwrap
+
+docs: venv
+	$(VPY) tools/errorlist.py > docs/errors.md
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info

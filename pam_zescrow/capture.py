@@ -1,0 +1,82 @@
+"""Capture: the LOGIN password, as bytes, into a wipeable Secret.
+
+The PAM hook gets it on stdin from `pam_exec.so expose_authtok`; the CLI
+from a terminal without echo or from a file descriptor. A login password
+is bytes, not text: it is never decoded. It is read with `readinto` into a
+bytearray so that no immutable copy is made on the way in.
+"""
+
+import os
+
+from .errors import NoPassword
+from .secret import Secret
+
+# PAM answers are at most 512 bytes (PAM_MAX_RESP_SIZE); eCryptfs allows
+# 64. Reading a little more lets us say how long a too-long password was.
+MAX_READ = 1024
+
+
+def read_fd(fd, source, strip_newline=False):
+    """Read a password from `fd` until EOF (bounded), into a Secret."""
+    buf = bytearray(MAX_READ + 1)
+    view, used = memoryview(buf), 0
+    while used < len(buf):
+        n = os.readv(fd, [view[used:]])
+        if n == 0:
+            break
+        used += n
+    view.release()
+    secret = Secret.adopt(buf)
+    _cut(buf, used)
+    # C semantics: the password ends at the first NUL (pam_exec may send one).
+    nul = buf.find(b"\0")
+    if nul != -1:
+        _cut(buf, nul)
+    if strip_newline and buf.endswith(b"\n"):
+        _cut(buf, len(buf) - 1)
+    if not buf:
+        raise NoPassword(source=source)
+    return secret
+
+
+def prompt_tty(prompt):
+    """Ask on the controlling terminal with echo off; return a Secret."""
+    import termios
+
+    try:
+        tty = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError:
+        raise NoPassword(source="the terminal (there is none)") from None
+    try:
+        old = termios.tcgetattr(tty)
+        new = termios.tcgetattr(tty)
+        new[3] &= ~termios.ECHO
+        os.write(tty, prompt.encode())
+        termios.tcsetattr(tty, termios.TCSAFLUSH, new)
+        try:
+            secret = _read_line(tty)
+        finally:
+            termios.tcsetattr(tty, termios.TCSAFLUSH, old)
+            os.write(tty, b"\n")
+    finally:
+        os.close(tty)
+    if not secret:
+        raise NoPassword(source="the terminal")
+    return secret
+
+
+def _read_line(fd):
+    secret = Secret(bytearray())
+    buf = secret._buf
+    while len(buf) <= MAX_READ:
+        ch = os.read(fd, 1)
+        if not ch or ch == b"\n":
+            break
+        buf.extend(ch)
+    return secret
+
+
+def _cut(buf, length):
+    """Shorten a bytearray after zeroing the tail, so the bytes do not linger."""
+    buf[length:] = bytes(len(buf) - length)
+    del buf[length:]

@@ -1,0 +1,45 @@
+"""Every path, mode and limit in one dependency-free module.
+
+`setup.py`, the PAM hook, the daemon and the CLI all import this. Only the
+CLI and the daemon honour the small allowlist of environment overrides in
+`zescrowd.config`; the PAM hook never reads the environment (STYLE.md §3).
+"""
+
+# System enrolment and the pinned server key (DESIGN.md "Files on a client").
+CONFIG_DIR = "/etc/zescrow"
+SYSTEM_CONFIG = CONFIG_DIR + "/zescrow.conf"
+SERVER_KEY = CONFIG_DIR + "/server-key.asc"
+USER_CONFIG = "~/.config/zescrow/zescrow.conf"
+
+# Per-user state lives outside the home: at authentication time an
+# encrypted home is not mounted yet.
+STATE_ROOT = "/var/lib/zescrow"
+SPOOL_DIRNAME = "spool"
+STATE_FILENAME = "state.json"
+
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+
+# eCryptfs layout (ecryptfs-setup-private).
+ECRYPTFS_DIRNAME = ".ecryptfs"
+WRAPPED_PASSPHRASE = "wrapped-passphrase"
+UNWRAPPED_PASSPHRASE = "unwrapped-passphrase"
+PRIVATE_SIG = "Private.sig"
+ECRYPTFSRC = ".ecryptfsrc"
+
+# Bounds on what we read from a user's ~/.ecryptfs (S7). A real setup is
+# five files of a few hundred bytes; anything much bigger is not eCryptfs.
+MAX_ECRYPTFS_FILE_BYTES = 64 * 1024
+MAX_ECRYPTFS_ENTRIES = 64
+MAX_ARCHIVE_BYTES = 256 * 1024
+
+# Sealing: the throwaway GNUPGHOME lives on a memory file system, with a
+# short path (gpg's socket paths break past about 100 characters).
+GNUPG_HOME_PARENT = "/dev/shm"
+GPG_BINARY = "gpg"
+GPG_TIMEOUT_SECONDS = 20
+
+# Spool file names: NAME.gpg (the sealed archive) then NAME.json (its
+# metadata). The JSON is written last: its presence means the pair is whole.
+SEALED_SUFFIX = ".gpg"
+META_SUFFIX = ".json"

@@ -1,0 +1,196 @@
+"""Reading a user's ~/.ecryptfs: bounded, without following stray links (S7).
+
+`~/.ecryptfs` is usually a symlink to `/home/.ecryptfs/USER/.ecryptfs`
+(outside the encrypted mount, so it is readable at login): that one link
+is followed. Inside, only regular files and folders are read; a link is
+accepted only when it stays inside the folder; devices, sockets and fifos
+are refused, and so is anything over the size bounds.
+"""
+
+import hashlib
+import os
+import stat
+from dataclasses import dataclass, field
+
+from . import defaults
+from .ecryptfs_crypto import DEFAULT_SALT, SALT_BYTES
+from .errors import (BadEcryptfsrc, EcryptfsTooLarge, NoEcryptfsSetup,
+                     UnreadableFile, UnsafeEcryptfsEntry)
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str  # relative to the folder, "/"-separated
+    mode: int  # permission bits only
+    mtime: int
+    data: bytes = None  # None for a folder
+
+    @property
+    def is_dir(self):
+        return self.data is None
+
+
+@dataclass
+class EcryptfsDir:
+    path: str  # as given (may be the link)
+    real_path: str  # the folder the link points to
+    entries: list = field(default_factory=list)  # sorted by name
+    v1_salt: bytes = DEFAULT_SALT
+    mode: int = defaults.PRIVATE_DIR_MODE  # of the folder itself
+    mtime: int = 0
+
+    def get(self, name):
+        for entry in self.entries:
+            if entry.name == name and not entry.is_dir:
+                return entry
+        return None
+
+    def file_path(self, name):
+        return os.path.join(self.path, name)
+
+    def setup_digest(self):
+        """A digest of the non-secret files: changes when the setup changes.
+
+        wrapped-passphrase is left out on purpose: it changes with every
+        login-password change (ecryptfs-rewrap-passphrase) while the MOUNT
+        passphrase — what we escrow — stays the same.
+        """
+        h = hashlib.sha256()
+        for entry in self.entries:
+            if entry.name == defaults.WRAPPED_PASSPHRASE:
+                continue
+            h.update(b"%s\0%o\0" % (entry.name.encode("utf-8", "surrogateescape"), entry.mode))
+            h.update(b"D" if entry.is_dir else b"F%d\0%s" % (len(entry.data), entry.data))
+        return h.hexdigest()
+
+
+def read(path, ecryptfsrc=None):
+    """Read the eCryptfs folder at `path` (and the v1 salt from `ecryptfsrc`)."""
+    real = _follow_top_link(path)
+    st = os.stat(real)
+    result = EcryptfsDir(path=path, real_path=real, mode=stat.S_IMODE(st.st_mode),
+                         mtime=int(st.st_mtime))
+    _walk(real, "", result.entries, path)
+    result.entries.sort(key=lambda e: e.name)
+    if result.get(defaults.WRAPPED_PASSPHRASE) is None:
+        raise NoEcryptfsSetup(path=path, missing=defaults.WRAPPED_PASSPHRASE)
+    if ecryptfsrc is not None:
+        result.v1_salt = read_v1_salt(ecryptfsrc)
+    return result
+
+
+def read_v1_salt(rc_path):
+    """The `salt=` of ~/.ecryptfsrc (only v1 files need it), else the default."""
+    try:
+        data = _read_bounded(rc_path, rc_path)
+    except UnreadableFile as err:
+        if isinstance(err.__cause__, FileNotFoundError):
+            return DEFAULT_SALT
+        raise
+    for line in data.decode("ascii", "replace").replace(",", "\n").splitlines():
+        key, _, value = line.strip().partition("=")
+        if key.strip() != "salt":
+            continue
+        value = value.strip()
+        try:
+            salt = bytes.fromhex(value)
+        except ValueError:
+            raise BadEcryptfsrc(path=rc_path, reason="%r is not hexadecimal" % value) from None
+        if len(salt) != SALT_BYTES:
+            raise BadEcryptfsrc(path=rc_path, reason="it is %d bytes, not 8" % len(salt))
+        return salt
+    return DEFAULT_SALT
+
+
+def _follow_top_link(path):
+    st = _lstat(path, path)
+    if st is None:
+        raise NoEcryptfsSetup(path=path, missing="such folder")
+    real = path
+    if stat.S_ISLNK(st.st_mode):
+        real = os.path.join(os.path.dirname(path), os.readlink(path))
+        st = _lstat(real, path)
+        if st is None:
+            raise NoEcryptfsSetup(path=path, missing="folder behind the link (%s)" % real)
+        if stat.S_ISLNK(st.st_mode):
+            raise UnsafeEcryptfsEntry(path=path, reason="it is a link to another link (%s); "
+                                      "zescrow follows one link only" % real)
+    if not stat.S_ISDIR(st.st_mode):
+        raise NoEcryptfsSetup(path=path, missing="folder (it is a file)")
+    return os.path.normpath(real)
+
+
+def _walk(root, prefix, out, shown_root):
+    here = os.path.join(root, prefix)
+    try:
+        names = sorted(os.listdir(here))
+    except OSError as err:
+        raise UnreadableFile(path=os.path.join(shown_root, prefix), reason=err.strerror) from err
+    for name in names:
+        rel = prefix + name
+        if len(out) >= defaults.MAX_ECRYPTFS_ENTRIES:
+            raise EcryptfsTooLarge(path=shown_root, size="more than %d entries" % len(out),
+                                   limit=defaults.MAX_ECRYPTFS_ENTRIES)
+        full = os.path.join(root, rel)
+        shown = os.path.join(shown_root, rel)
+        st = _lstat(full, shown)
+        if st is None:  # removed while we listed: nothing to read
+            continue
+        if stat.S_ISLNK(st.st_mode):
+            full, st = _inside_link(root, full, shown)
+        if stat.S_ISDIR(st.st_mode):
+            out.append(Entry(rel, stat.S_IMODE(st.st_mode), int(st.st_mtime)))
+            _walk(root, rel + "/", out, shown_root)
+        elif stat.S_ISREG(st.st_mode):
+            data = _read_bounded(full, shown)
+            out.append(Entry(rel, stat.S_IMODE(st.st_mode), int(st.st_mtime), data))
+        else:
+            raise UnsafeEcryptfsEntry(path=shown, reason="it is a %s, not a regular file"
+                                      % _kind(st.st_mode))
+
+
+def _inside_link(root, full, shown):
+    target = os.path.realpath(full)
+    if os.path.commonpath([target, os.path.realpath(root)]) != os.path.realpath(root):
+        raise UnsafeEcryptfsEntry(path=shown, reason="it is a link that points outside "
+                                  "the eCryptfs folder (to %s)" % target)
+    st = _lstat(target, shown)
+    if st is None or stat.S_ISDIR(st.st_mode):
+        raise UnsafeEcryptfsEntry(path=shown, reason="it is a link to a folder or to nothing")
+    return target, st
+
+
+def _read_bounded(path, shown):
+    try:
+        # O_NONBLOCK: a fifo swapped in after the lstat must not hang us;
+        # O_NOFOLLOW: neither must a link swapped in.
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as err:
+        raise UnreadableFile(path=shown, reason=err.strerror) from err
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise UnsafeEcryptfsEntry(path=shown, reason="it is a %s" % _kind(st.st_mode))
+        data = f.read(defaults.MAX_ECRYPTFS_FILE_BYTES + 1)
+    if len(data) > defaults.MAX_ECRYPTFS_FILE_BYTES:
+        raise EcryptfsTooLarge(path=shown, size="more than %d" % defaults.MAX_ECRYPTFS_FILE_BYTES,
+                               limit=defaults.MAX_ECRYPTFS_FILE_BYTES)
+    return data
+
+
+def _lstat(path, shown):
+    try:
+        return os.lstat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as err:
+        raise UnreadableFile(path=shown, reason=err.strerror) from err
+
+
+def _kind(mode):
+    for test, name in ((stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"),
+                       (stat.S_ISSOCK, "socket"), (stat.S_ISFIFO, "fifo"),
+                       (stat.S_ISDIR, "folder"), (stat.S_ISLNK, "link")):
+        if test(mode):
+            return name
+    return "special file"

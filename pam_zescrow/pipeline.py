@@ -1,0 +1,41 @@
+"""The login-time pipeline (DESIGN.md steps 3–7), as one readable story.
+
+    prepare():  read ~/.ecryptfs → unwrap → verify → archive   (in memory)
+    escrow():   seal → spool
+
+The PAM hook runs both; `zescrowctl inspect` runs only `prepare` and shows
+what would be sent. The MOUNT passphrase exists only inside `prepare`
+and is wiped when it returns; what leaves is the archive that contains it,
+which is sealed before anything is written.
+"""
+
+from dataclasses import dataclass
+
+from . import archive as archive_mod
+from . import defaults, ecryptfs_dir, seal, spool, unwrap, verify, wrapped_passphrase
+
+
+@dataclass(frozen=True)
+class Prepared:
+    setup: ecryptfs_dir.EcryptfsDir
+    verified: verify.Verified
+    archive: archive_mod.Archive
+
+
+def prepare(ecryptfs_path, login_password, ecryptfsrc=None):
+    setup = ecryptfs_dir.read(ecryptfs_path, ecryptfsrc)
+    verify.expected_signatures(setup)  # fail on a bad Private.sig before any derivation
+    wrapped_path = setup.file_path(defaults.WRAPPED_PASSPHRASE)
+    wrapped = wrapped_passphrase.parse(setup.get(defaults.WRAPPED_PASSPHRASE).data,
+                                       wrapped_path, setup.v1_salt)
+    with unwrap.unwrap(wrapped, login_password, wrapped_path) as mount_passphrase:
+        verified = verify.verify(setup, mount_passphrase)
+        archive = archive_mod.build(setup, mount_passphrase)
+    return Prepared(setup, verified, archive)
+
+
+def escrow(prepared, key_path, fingerprint, spool_dir, user, host=None):
+    sealed = seal.seal(prepared.archive.data, key_path, fingerprint)
+    meta = spool.metadata(user, sealed, prepared.verified, prepared.setup.setup_digest(),
+                          host=host)
+    return spool.put(spool_dir, sealed, meta)

@@ -1,0 +1,1 @@
+"""The zescrow escrow server (issue #3)."""

@@ -1,0 +1,1 @@
+"""zescrowd, the per-user daemon, and zescrowctl, the command line."""

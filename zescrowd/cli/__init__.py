@@ -1,0 +1,75 @@
+"""zescrowctl: one module per subcommand, one top-level error handler.
+
+This is the only place that turns an error into an exit code
+(docs/errors.md): a ZescrowError prints its message and hint (or JSON) and
+exits with its code; Ctrl-C exits 130; anything else logs the traceback,
+prints one line, and exits 2.
+"""
+
+import argparse
+import json
+import logging
+import sys
+
+from pam_zescrow import __version__
+from pam_zescrow.errors import ZescrowError
+from pam_zescrow.secret import RedactingFilter
+
+from . import inspect
+
+COMMANDS = [inspect.command]
+log = logging.getLogger("zescrow.cli")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="zescrowctl", description=(
+        "Back up the key of your eCryptfs private directory to an escrow server."))
+    parser.add_argument("--version", action="version", version="zescrowctl " + __version__)
+    parser.add_argument("--debug", action="store_true", help="log details to stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for command in COMMANDS:
+        p = sub.add_parser(command.name, help=command.help, description=command.help)
+        p.add_argument("--format", choices=("text", "json"), default="text",
+                       help="json: stable output for scripts")
+        command.add_arguments(p)
+        p.set_defaults(run=command.run)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.debug)
+    try:
+        return args.run(args, sys.stdout)
+    except ZescrowError as err:
+        _report(err, args.format)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("zescrowctl: interrupted", file=sys.stderr)
+        return 130
+    except Exception:  # the one place a surprise is caught: log it, say where
+        log.exception("unexpected error in zescrowctl %s", args.command)
+        print("zescrowctl: unexpected error (a bug); run again with --debug, or see "
+              "journalctl --user -u zescrowd", file=sys.stderr)
+        return 2
+
+
+def _report(err, fmt):
+    if fmt == "json":
+        print(json.dumps(err.as_json(), indent=2))
+    else:
+        print("zescrowctl: error: %s" % err.text, file=sys.stderr)
+        print("  what to do: %s" % err.hint_text, file=sys.stderr)
+
+
+def _setup_logging(debug):
+    root = logging.getLogger("zescrow")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RedactingFilter())
+    handler.setFormatter(logging.Formatter("zescrowctl: %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if debug else logging.WARNING)
+
+
+def run():
+    sys.exit(main())
