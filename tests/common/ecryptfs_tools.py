@@ -1,6 +1,7 @@
 """The real ecryptfs-utils tools, driven the way a user's scripts drive them."""
 
 import os
+import pwd
 import subprocess
 
 
@@ -13,10 +14,20 @@ def real_wrap(path, mount_passphrase, login_password):
     return path
 
 
-def real_unwrap(path, login_password):
-    """ecryptfs-unwrap-passphrase FILE - ; returns (rc, stdout, stderr)."""
-    proc = subprocess.run(["ecryptfs-unwrap-passphrase", str(path), "-"],
-                          input=bytes(login_password), capture_output=True, check=False)
+def real_unwrap(path, login_password, home=None):
+    """ecryptfs-unwrap-passphrase FILE - ; returns (rc, stdout, stderr).
+
+    With `home`, the tool runs in a private mount namespace where `home`
+    is bind-mounted over the caller's passwd home directory: libecryptfs
+    reads a v1 file's salt from getpwuid()->pw_dir/.ecryptfsrc and ignores
+    $HOME, and the real home must not be touched.
+    """
+    cmd = ["ecryptfs-unwrap-passphrase", str(path), "-"]
+    if home is not None:
+        pw_dir = pwd.getpwuid(os.getuid()).pw_dir
+        cmd = ["unshare", "-m", "sh", "-c", 'mount --bind "$1" "$2" && shift 2 && exec "$@"',
+               "sh", str(home), pw_dir] + cmd
+    proc = subprocess.run(cmd, input=bytes(login_password), capture_output=True, check=False)
     return proc.returncode, proc.stdout, proc.stderr
 
 
