@@ -17,7 +17,7 @@ exits right after.
 import gzip
 import io
 import tarfile
-from dataclasses import dataclass
+from collections import namedtuple
 
 from . import defaults
 from .errors import EcryptfsTooLarge
@@ -25,19 +25,9 @@ from .errors import EcryptfsTooLarge
 TOP = defaults.ECRYPTFS_DIRNAME
 
 
-@dataclass(frozen=True)
-class Member:
-    name: str
-    size: int
-    mode: int
-    is_dir: bool
-    replaced: str = None  # the name of the file this one stands in for
-
-
-@dataclass(frozen=True)
-class Archive:
-    data: bytes
-    members: tuple
+# `replaced`: the name of the file this member stands in for, if any.
+Member = namedtuple("Member", "name size mode is_dir replaced", defaults=(None,))
+Archive = namedtuple("Archive", "data members")
 
 
 def build(setup, mount_passphrase):

@@ -51,13 +51,9 @@ def aes_ecb(key, data, decrypt):
     ECB is eCryptfs' format, not our choice: the plaintext is at most four
     blocks of a random passphrase, so ECB's pattern leak says nothing.
     """
-    # Imported here so that the PAM hook's fast path (nothing to escrow)
-    # never pays for loading the cryptography package.
-    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    from .openssl_aes import aes128_ecb
 
-    cipher = Cipher(algorithms.AES(bytes(key[:AES_KEY_BYTES])), modes.ECB())
-    op = cipher.decryptor() if decrypt else cipher.encryptor()
-    return bytearray(op.update(bytes(data)) + op.finalize())
+    return aes128_ecb(key[:AES_KEY_BYTES], data, decrypt)
 
 
 def wipe(buf):

@@ -10,7 +10,7 @@ are refused, and so is anything over the size bounds.
 import hashlib
 import os
 import stat
-from dataclasses import dataclass, field
+from collections import namedtuple
 
 from . import defaults
 from .ecryptfs_crypto import DEFAULT_SALT, SALT_BYTES
@@ -18,26 +18,26 @@ from .errors import (BadEcryptfsrc, EcryptfsTooLarge, NoEcryptfsSetup,
                      UnreadableFile, UnsafeEcryptfsEntry)
 
 
-@dataclass(frozen=True)
-class Entry:
-    name: str  # relative to the folder, "/"-separated
-    mode: int  # permission bits only
-    mtime: int
-    data: bytes = None  # None for a folder
+class Entry(namedtuple("Entry", "name mode mtime data", defaults=(None,))):
+    """A file or folder: name relative to the folder ("/"-separated),
+    permission bits, mtime, and the bytes (None for a folder)."""
+
+    __slots__ = ()
 
     @property
     def is_dir(self):
         return self.data is None
 
 
-@dataclass
 class EcryptfsDir:
-    path: str  # as given (may be the link)
-    real_path: str  # the folder the link points to
-    entries: list = field(default_factory=list)  # sorted by name
-    v1_salt: bytes = DEFAULT_SALT
-    mode: int = defaults.PRIVATE_DIR_MODE  # of the folder itself
-    mtime: int = 0
+    """What was read: `path` as given (may be the link), `real_path` behind
+    it, the entries sorted by name, the v1 salt, the folder's mode and mtime."""
+
+    def __init__(self, path, real_path, mode, mtime):
+        self.path, self.real_path = path, real_path
+        self.mode, self.mtime = mode, mtime
+        self.entries = []
+        self.v1_salt = DEFAULT_SALT
 
     def get(self, name):
         for entry in self.entries:

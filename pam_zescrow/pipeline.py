@@ -9,17 +9,12 @@ and is wiped when it returns; what leaves is the archive that contains it,
 which is sealed before anything is written.
 """
 
-from dataclasses import dataclass
+from collections import namedtuple
 
 from . import archive as archive_mod
-from . import defaults, ecryptfs_dir, seal, spool, unwrap, verify, wrapped_passphrase
+from . import defaults, ecryptfs_dir, unwrap, verify, wrapped_passphrase
 
-
-@dataclass(frozen=True)
-class Prepared:
-    setup: ecryptfs_dir.EcryptfsDir
-    verified: verify.Verified
-    archive: archive_mod.Archive
+Prepared = namedtuple("Prepared", "setup verified archive")
 
 
 def prepare(ecryptfs_path, login_password, ecryptfsrc=None):
@@ -35,6 +30,10 @@ def prepare(ecryptfs_path, login_password, ecryptfsrc=None):
 
 
 def escrow(prepared, key_path, fingerprint, spool_dir, user, host=None):
+    # Imported here: inspect never seals, and these pull in subprocess,
+    # socket and tempfile, which it would pay for at every start.
+    from . import seal, spool
+
     sealed = seal.seal(prepared.archive.data, key_path, fingerprint)
     meta = spool.metadata(user, sealed, prepared.verified, prepared.setup.setup_digest(),
                           host=host)

@@ -13,7 +13,7 @@ import json
 import os
 import secrets
 import socket
-from dataclasses import dataclass
+from collections import namedtuple
 
 from . import __version__, defaults
 from .errors import SpoolUnwritable
@@ -22,12 +22,7 @@ from .fsutil import atomic_write
 META_VERSION = 1
 
 
-@dataclass(frozen=True)
-class SpoolEntry:
-    name: str
-    sealed_path: str
-    meta_path: str
-    meta: dict
+SpoolEntry = namedtuple("SpoolEntry", "name sealed_path meta_path meta")
 
 
 def metadata(user, sealed, verified, setup_digest, host=None, now=None):

@@ -8,17 +8,15 @@ that does not match is not escrowed: it would be a useless backup.
 
 import hmac
 import string
-from dataclasses import dataclass
+from collections import namedtuple
 
 from . import defaults
 from . import ecryptfs_crypto as crypto
 from .errors import MissingPrivateSig, SignatureMismatch, UnreadableFile
 
 
-@dataclass(frozen=True)
-class Verified:
-    fekek_sig: str
-    fnek_sig: str = None  # None when filenames are not encrypted
+# fnek_sig is None when filenames are not encrypted.
+Verified = namedtuple("Verified", "fekek_sig fnek_sig", defaults=(None,))
 
 
 def expected_signatures(setup):

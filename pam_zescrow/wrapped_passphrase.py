@@ -9,7 +9,7 @@ the ciphertext; its salt is not in the file but comes from `salt=` in
 
 import os
 import string
-from dataclasses import dataclass
+from collections import namedtuple
 
 from . import ecryptfs_crypto as crypto
 from .errors import CorruptWrappedPassphrase
@@ -19,12 +19,11 @@ SIG_HEX_CHARS = 16
 _HEX = set(string.hexdigits.lower().encode())
 
 
-@dataclass(frozen=True)
-class WrappedPassphrase:
-    version: int
-    salt: bytes  # for v1, the salt supplied from outside
-    wrapping_sig: str
-    ciphertext: bytes
+class WrappedPassphrase(namedtuple("WrappedPassphrase",
+                                   "version salt wrapping_sig ciphertext")):
+    """A parsed file; for v1, `salt` is the one supplied from outside."""
+
+    __slots__ = ()
 
     def to_bytes(self):
         if self.version != 2:

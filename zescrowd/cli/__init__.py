@@ -8,7 +8,6 @@ prints one line, and exits 2.
 
 import argparse
 import json
-import logging
 import sys
 
 from pam_zescrow import __version__
@@ -18,7 +17,6 @@ from pam_zescrow.secret import RedactingFilter
 from . import inspect
 
 COMMANDS = [inspect.command]
-log = logging.getLogger("zescrow.cli")
 
 
 def build_parser():
@@ -38,7 +36,8 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    _setup_logging(args.debug)
+    if args.debug:
+        _setup_logging()
     try:
         return args.run(args, sys.stdout)
     except ZescrowError as err:
@@ -48,7 +47,10 @@ def main(argv=None):
         print("zescrowctl: interrupted", file=sys.stderr)
         return 130
     except Exception:  # the one place a surprise is caught: log it, say where
-        log.exception("unexpected error in zescrowctl %s", args.command)
+        import logging
+
+        logging.getLogger("zescrow.cli").exception("unexpected error in zescrowctl %s",
+                                                   args.command)
         print("zescrowctl: unexpected error (a bug); run again with --debug, or see "
               "journalctl --user -u zescrowd", file=sys.stderr)
         return 2
@@ -62,13 +64,16 @@ def _report(err, fmt):
         print("  what to do: %s" % err.hint_text, file=sys.stderr)
 
 
-def _setup_logging(debug):
+def _setup_logging():
+    # Only with --debug: logs stay apart from what the command prints.
+    import logging
+
     root = logging.getLogger("zescrow")
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RedactingFilter())
     handler.setFormatter(logging.Formatter("zescrowctl: %(levelname)s %(name)s: %(message)s"))
     root.addHandler(handler)
-    root.setLevel(logging.DEBUG if debug else logging.WARNING)
+    root.setLevel(logging.DEBUG)
 
 
 def run():

@@ -1,12 +1,9 @@
-"""The declarative shape of a zescrowctl subcommand."""
+"""The declarative shape of a zescrowctl subcommand.
 
-from dataclasses import dataclass
-from typing import Callable
+add_arguments(parser) adds its options; run(args, out) does the work and
+returns the exit code.
+"""
 
+from collections import namedtuple
 
-@dataclass(frozen=True)
-class Command:
-    name: str
-    help: str
-    add_arguments: Callable  # (argparse.ArgumentParser) -> None
-    run: Callable  # (argparse.Namespace, output stream) -> exit code
+Command = namedtuple("Command", "name help add_arguments run")
