@@ -9,7 +9,7 @@ VPY         := $(VENV)/bin/python
 # Debian packages: the real components the tests drive, and the client's
 # runtime dependencies as Debian ships them.
 APT_PACKAGES := ecryptfs-utils gnupg keyutils libpam-python pamtester util-linux \
-	python3-gnupg python3-pydbus python3-systemd python3-requests python3-cryptography \
+	python3-gnupg python3-pydbus python3-systemd python3-requests \
 	python3-venv python3-pip hyperfine
 # From PyPI, into the venv only: test tools.
 PIP_PACKAGES := pytest hypothesis python-pam

@@ -1,7 +1,8 @@
 """zescrow: automatic, verified escrow of eCryptfs keys at login.
 
-Runtime dependencies are Debian bookworm packages (see debian/control);
-`install_requires` names them for pip users, with the bound each needs.
+Runtime dependencies are Debian bookworm packages; `install_requires`
+names them for pip users, with the bound each needs. AES comes from the
+OpenSSL libcrypto that python3 itself links (pam_zescrow/openssl_aes.py).
 """
 
 import re
@@ -24,7 +25,6 @@ setup(
                                     "zescrow_server", "zescrow_server.*"]),
     install_requires=[
         "python-gnupg>=0.4.9",  # bookworm's python3-gnupg: encrypt_file(extra_args=)
-        "cryptography>=38",  # bookworm's python3-cryptography: AES-128-ECB for eCryptfs
     ],
     entry_points={
         "console_scripts": [
