@@ -15,7 +15,7 @@ from collections import namedtuple
 from . import defaults
 from .ecryptfs_crypto import DEFAULT_SALT, SALT_BYTES
 from .errors import (BadEcryptfsrc, EcryptfsTooLarge, NoEcryptfsSetup,
-                     UnreadableFile, UnsafeEcryptfsEntry)
+                     UnreadableFile, UnsafeEcryptfsEntry, UntrustedFile)
 
 
 class Entry(namedtuple("Entry", "name mode mtime data", defaults=(None,))):
@@ -64,25 +64,31 @@ class EcryptfsDir:
         return h.hexdigest()
 
 
-def read(path, ecryptfsrc=None):
-    """Read the eCryptfs folder at `path` (and the v1 salt from `ecryptfsrc`)."""
-    real = _follow_top_link(path)
+def read(path, ecryptfsrc=None, trusted_uids=None):
+    """Read the eCryptfs folder at `path` (and the v1 salt from `ecryptfsrc`).
+
+    With `trusted_uids` (the PAM hook: the user and root), every link,
+    folder and file must belong to one of them (fscrypt's TrustedUser).
+    """
+    reader = _Reader(trusted_uids)
+    real = reader.follow_top_link(path)
     st = os.stat(real)
+    reader.check(st, path)
     result = EcryptfsDir(path=path, real_path=real, mode=stat.S_IMODE(st.st_mode),
                          mtime=int(st.st_mtime))
-    _walk(real, "", result.entries, path)
+    reader.walk(real, "", result.entries, path)
     result.entries.sort(key=lambda e: e.name)
     if result.get(defaults.WRAPPED_PASSPHRASE) is None:
         raise NoEcryptfsSetup(path=path, missing=defaults.WRAPPED_PASSPHRASE)
     if ecryptfsrc is not None:
-        result.v1_salt = read_v1_salt(ecryptfsrc)
+        result.v1_salt = read_v1_salt(ecryptfsrc, trusted_uids)
     return result
 
 
-def read_v1_salt(rc_path):
+def read_v1_salt(rc_path, trusted_uids=None):
     """The `salt=` of ~/.ecryptfsrc (only v1 files need it), else the default."""
     try:
-        data = _read_bounded(rc_path, rc_path)
+        data = _Reader(trusted_uids).read_bounded(rc_path, rc_path)
     except UnreadableFile as err:
         if isinstance(err.__cause__, FileNotFoundError):
             return DEFAULT_SALT
@@ -102,80 +108,99 @@ def read_v1_salt(rc_path):
     return DEFAULT_SALT
 
 
-def _follow_top_link(path):
-    st = _lstat(path, path)
-    if st is None:
-        raise NoEcryptfsSetup(path=path, missing="such folder")
-    real = path
-    if stat.S_ISLNK(st.st_mode):
-        real = os.path.join(os.path.dirname(path), os.readlink(path))
-        st = _lstat(real, path)
+class _Reader:
+    """One bounded read of a folder, accepting only `trusted_uids`' files."""
+
+    def __init__(self, trusted_uids):
+        self.trusted_uids = trusted_uids
+        self.count = 0
+
+    def check(self, st, shown):
+        if self.trusted_uids is not None and st.st_uid not in self.trusted_uids:
+            raise UntrustedFile(path=shown, uid=st.st_uid)
+
+    def follow_top_link(self, path):
+        st = _lstat(path, path)
         if st is None:
-            raise NoEcryptfsSetup(path=path, missing="folder behind the link (%s)" % real)
+            raise NoEcryptfsSetup(path=path, missing="such folder")
+        self.check(st, path)
+        real = path
         if stat.S_ISLNK(st.st_mode):
-            raise UnsafeEcryptfsEntry(path=path, reason="it is a link to another link (%s); "
-                                      "zescrow follows one link only" % real)
-    if not stat.S_ISDIR(st.st_mode):
-        raise NoEcryptfsSetup(path=path, missing="folder (it is a file)")
-    return os.path.normpath(real)
+            real = os.path.join(os.path.dirname(path), os.readlink(path))
+            st = _lstat(real, path)
+            if st is None:
+                raise NoEcryptfsSetup(path=path, missing="folder behind the link (%s)" % real)
+            if stat.S_ISLNK(st.st_mode):
+                raise UnsafeEcryptfsEntry(path=path, reason="it is a link to another link "
+                                          "(%s); zescrow follows one link only" % real)
+        if not stat.S_ISDIR(st.st_mode):
+            raise NoEcryptfsSetup(path=path, missing="folder (it is a file)")
+        return os.path.normpath(real)
 
+    def walk(self, root, prefix, out, shown_root):
+        here = os.path.join(root, prefix)
+        try:
+            names = sorted(os.listdir(here))
+        except OSError as err:
+            raise UnreadableFile(path=os.path.join(shown_root, prefix),
+                                 reason=err.strerror) from err
+        for name in names:
+            self.count += 1
+            if self.count > defaults.MAX_ECRYPTFS_ENTRIES:
+                raise EcryptfsTooLarge(path=shown_root, size="more than %d entries"
+                                       % defaults.MAX_ECRYPTFS_ENTRIES,
+                                       limit=defaults.MAX_ECRYPTFS_ENTRIES)
+            self.add(root, prefix + name, out, shown_root)
 
-def _walk(root, prefix, out, shown_root):
-    here = os.path.join(root, prefix)
-    try:
-        names = sorted(os.listdir(here))
-    except OSError as err:
-        raise UnreadableFile(path=os.path.join(shown_root, prefix), reason=err.strerror) from err
-    for name in names:
-        rel = prefix + name
-        if len(out) >= defaults.MAX_ECRYPTFS_ENTRIES:
-            raise EcryptfsTooLarge(path=shown_root, size="more than %d entries" % len(out),
-                                   limit=defaults.MAX_ECRYPTFS_ENTRIES)
+    def add(self, root, rel, out, shown_root):
         full = os.path.join(root, rel)
         shown = os.path.join(shown_root, rel)
         st = _lstat(full, shown)
         if st is None:  # removed while we listed: nothing to read
-            continue
+            return
+        self.check(st, shown)
         if stat.S_ISLNK(st.st_mode):
-            full, st = _inside_link(root, full, shown)
+            full, st = self.inside_link(root, full, shown)
         if stat.S_ISDIR(st.st_mode):
             out.append(Entry(rel, stat.S_IMODE(st.st_mode), int(st.st_mtime)))
-            _walk(root, rel + "/", out, shown_root)
+            self.walk(root, rel + "/", out, shown_root)
         elif stat.S_ISREG(st.st_mode):
-            data = _read_bounded(full, shown)
+            data = self.read_bounded(full, shown)
             out.append(Entry(rel, stat.S_IMODE(st.st_mode), int(st.st_mtime), data))
         else:
             raise UnsafeEcryptfsEntry(path=shown, reason="it is a %s, not a regular file"
                                       % _kind(st.st_mode))
 
+    def inside_link(self, root, full, shown):
+        target, real_root = os.path.realpath(full), os.path.realpath(root)
+        if os.path.commonpath([target, real_root]) != real_root:
+            raise UnsafeEcryptfsEntry(path=shown, reason="it is a link that points outside "
+                                      "the eCryptfs folder (to %s)" % target)
+        st = _lstat(target, shown)
+        if st is None or stat.S_ISDIR(st.st_mode):
+            raise UnsafeEcryptfsEntry(path=shown, reason="it is a link to a folder or to "
+                                      "nothing")
+        self.check(st, shown)
+        return target, st
 
-def _inside_link(root, full, shown):
-    target = os.path.realpath(full)
-    if os.path.commonpath([target, os.path.realpath(root)]) != os.path.realpath(root):
-        raise UnsafeEcryptfsEntry(path=shown, reason="it is a link that points outside "
-                                  "the eCryptfs folder (to %s)" % target)
-    st = _lstat(target, shown)
-    if st is None or stat.S_ISDIR(st.st_mode):
-        raise UnsafeEcryptfsEntry(path=shown, reason="it is a link to a folder or to nothing")
-    return target, st
-
-
-def _read_bounded(path, shown):
-    try:
-        # O_NONBLOCK: a fifo swapped in after the lstat must not hang us;
-        # O_NOFOLLOW: neither must a link swapped in.
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError as err:
-        raise UnreadableFile(path=shown, reason=err.strerror) from err
-    with os.fdopen(fd, "rb") as f:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise UnsafeEcryptfsEntry(path=shown, reason="it is a %s" % _kind(st.st_mode))
-        data = f.read(defaults.MAX_ECRYPTFS_FILE_BYTES + 1)
-    if len(data) > defaults.MAX_ECRYPTFS_FILE_BYTES:
-        raise EcryptfsTooLarge(path=shown, size="more than %d" % defaults.MAX_ECRYPTFS_FILE_BYTES,
-                               limit=defaults.MAX_ECRYPTFS_FILE_BYTES)
-    return data
+    def read_bounded(self, path, shown):
+        try:
+            # O_NONBLOCK: a fifo swapped in after the lstat must not hang us;
+            # O_NOFOLLOW: neither must a link swapped in.
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as err:
+            raise UnreadableFile(path=shown, reason=err.strerror) from err
+        with os.fdopen(fd, "rb") as f:
+            st = os.fstat(fd)
+            self.check(st, shown)
+            if not stat.S_ISREG(st.st_mode):
+                raise UnsafeEcryptfsEntry(path=shown, reason="it is a %s" % _kind(st.st_mode))
+            data = f.read(defaults.MAX_ECRYPTFS_FILE_BYTES + 1)
+        if len(data) > defaults.MAX_ECRYPTFS_FILE_BYTES:
+            raise EcryptfsTooLarge(path=shown, size="more than %d"
+                                   % defaults.MAX_ECRYPTFS_FILE_BYTES,
+                                   limit=defaults.MAX_ECRYPTFS_FILE_BYTES)
+        return data
 
 
 def _lstat(path, shown):

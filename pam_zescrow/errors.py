@@ -121,6 +121,35 @@ class NoPassword(ZescrowError):
     hint = "type the LOGIN password, or pass it on the file descriptor given with --password-fd"
 
 
+class UntrustedFile(ZescrowError):
+    code, exit_code = "untrusted-file", 14
+    message = "refusing {path}: it belongs to uid {uid}, neither the user nor root"
+    hint = ("the eCryptfs files of a user must belong to that user (or root); "
+            "check with: ls -ln {path}")
+
+
+# --- enrolment and state --------------------------------------------------
+
+class ConfigInvalid(ZescrowError):
+    code, exit_code = "config-invalid", 15
+    message = "the zescrow configuration {path} cannot be used: {reason}"
+    hint = "fix {path}, or enrol again with: zescrowctl setup SERVER_URL --system"
+
+
+class StateCorrupt(ZescrowError):
+    code, exit_code = "state-corrupt", 16
+    message = "the zescrow state file {path} is damaged: {reason}"
+    hint = ("move it aside (mv {path} {path}.bad); zescrow will escrow the key "
+            "again at the next login")
+
+
+class NotAllowed(ZescrowError):
+    code, exit_code = "not-allowed", 17
+    message = "zescrow cannot act for {user}: {reason}"
+    hint = ("the PAM hook must run as root: add seteuid to its pam_exec line "
+            "(see docs/pam.md)")
+
+
 # --- sealing to the pinned server key -------------------------------------
 
 class ServerKeyMissing(ZescrowError):

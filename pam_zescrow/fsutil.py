@@ -7,12 +7,11 @@ one, and after a crash the new one is either all there or not at all (S8).
 """
 
 import os
-import secrets
 
 
 def atomic_write(path, data, mode=0o600):
     folder, name = os.path.split(os.path.abspath(path))
-    tmp = os.path.join(folder, ".%s.%s.tmp" % (name, secrets.token_hex(4)))
+    tmp = os.path.join(folder, ".%s.%s.tmp" % (name, os.urandom(4).hex()))
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
     try:
         with os.fdopen(fd, "wb") as f:

@@ -18,7 +18,11 @@ Prepared = namedtuple("Prepared", "setup verified archive")
 
 
 def prepare(ecryptfs_path, login_password, ecryptfsrc=None):
-    setup = ecryptfs_dir.read(ecryptfs_path, ecryptfsrc)
+    return prepare_setup(ecryptfs_dir.read(ecryptfs_path, ecryptfsrc), login_password)
+
+
+def prepare_setup(setup, login_password):
+    """The same, on a setup already read (the hook decided on exactly these files)."""
     verify.expected_signatures(setup)  # fail on a bad Private.sig before any derivation
     wrapped_path = setup.file_path(defaults.WRAPPED_PASSPHRASE)
     wrapped = wrapped_passphrase.parse(setup.get(defaults.WRAPPED_PASSPHRASE).data,

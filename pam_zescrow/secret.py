@@ -76,13 +76,14 @@ class RedactingFilter:
 
     def filter(self, record):
         text = record.getMessage()
-        redacted = _redact(text)
+        redacted = redact(text)
         if redacted != text:
             record.msg, record.args = redacted, None
         return True
 
 
-def _redact(text):
+def redact(text):
+    """`text` with every live secret (raw, hex or repr) replaced by [REDACTED]."""
     for secret in list(_LIVE):
         raw = bytes(secret._buf)
         if len(raw) < 4:  # too short to search for without blanking everything

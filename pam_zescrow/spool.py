@@ -7,12 +7,8 @@ therefore always names a whole NAME.gpg, and zescrowd only looks at
 acknowledged it (zescrowd's job).
 """
 
-import datetime
-import hashlib
 import json
 import os
-import secrets
-import socket
 from collections import namedtuple
 
 from . import __version__, defaults
@@ -27,6 +23,10 @@ SpoolEntry = namedtuple("SpoolEntry", "name sealed_path meta_path meta")
 
 def metadata(user, sealed, verified, setup_digest, host=None, now=None):
     """The JSON that travels beside a sealed archive: nothing secret in it."""
+    import datetime
+    import hashlib
+    import socket
+
     now = now or datetime.datetime.now(datetime.timezone.utc)
     return {
         "version": META_VERSION,
@@ -44,6 +44,8 @@ def metadata(user, sealed, verified, setup_digest, host=None, now=None):
 
 def put(spool_dir, sealed, meta):
     """Write one sealed archive and its metadata into the spool."""
+    import secrets
+
     stamp = meta["created"].replace("-", "").replace(":", "")
     name = "%s-%s" % (stamp, secrets.token_hex(4))
     sealed_path = os.path.join(spool_dir, name + defaults.SEALED_SUFFIX)
@@ -60,7 +62,11 @@ def put(spool_dir, sealed, meta):
 
 
 def pending(spool_dir):
-    """The whole entries waiting in the spool, oldest first."""
+    """The whole entries waiting in the spool, oldest first.
+
+    An entry whose metadata does not parse has `meta` None: the caller
+    decides (the hook ignores it, the daemon reports it).
+    """
     try:
         names = sorted(os.listdir(spool_dir))
     except FileNotFoundError:
@@ -71,8 +77,13 @@ def pending(spool_dir):
             continue
         name = meta_name[:-len(defaults.META_SUFFIX)]
         meta_path = os.path.join(spool_dir, meta_name)
-        with open(meta_path, "rb") as f:
-            meta = json.loads(f.read(defaults.MAX_ECRYPTFS_FILE_BYTES))
+        try:
+            with open(meta_path, "rb") as f:
+                meta = json.loads(f.read(defaults.MAX_ECRYPTFS_FILE_BYTES))
+            if not isinstance(meta, dict):
+                meta = None
+        except (OSError, ValueError):
+            meta = None
         sealed_path = os.path.join(spool_dir, name + defaults.SEALED_SUFFIX)
         entries.append(SpoolEntry(name, sealed_path, meta_path, meta))
     return entries

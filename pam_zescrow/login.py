@@ -1,0 +1,153 @@
+"""What the hook does for one login, once it holds the password.
+
+On the login path (under the hook's alarm): is the machine enrolled, is
+this a person with an eCryptfs setup, was it already escrowed? Reading
+the user's files happens with the user's privileges. Only when there is
+something to escrow does it detach a grandchild that drops root for good
+and runs unwrap → verify → archive → seal → spool.
+"""
+
+import os
+import stat
+import time
+
+from . import config, decide, defaults, ecryptfs_dir, privileges, state
+from .detach import detach
+from .errors import NotAllowed, ZescrowError
+
+
+def escrow_at_login(user_name, password, opts, log):
+    enrolment = config.load(opts["conf"], require_root_owned=os.geteuid() == 0)
+    if not enrolment.enrolled:
+        log.debug("user %s: machine not enrolled (%s): nothing to do" % (user_name,
+                                                                          opts["conf"]))
+        return
+    user = privileges.User.lookup(user_name)
+    if user.uid < enrolment.min_uid:
+        log.debug("user %s: a system user (uid %d < %d): nothing to do"
+                  % (user.name, user.uid, enrolment.min_uid))
+        return
+    ecryptfs_path = os.path.join(user.home, defaults.ECRYPTFS_DIRNAME)
+    user_dir = os.path.join(opts["state_dir"], user.name)
+    with privileges.as_user(user):
+        if not os.path.lexists(ecryptfs_path):
+            log.debug("user %s: no eCryptfs setup at %s: nothing to do"
+                      % (user.name, ecryptfs_path))
+            return
+    ensure_user_dir(opts["state_dir"], user_dir, user)
+    spool_dir = os.path.join(user_dir, defaults.SPOOL_DIRNAME)
+    with privileges.as_user(user):
+        lock = _try_lock(user_dir)
+        if lock is None:
+            log.debug("user %s: an escrow is already under way: nothing to do" % user.name)
+            return
+        setup = ecryptfs_dir.read(ecryptfs_path, _rc_path(user), trusted_uids={0, user.uid})
+        needed, why = decide.decide(setup, state.load(state.path_in(user_dir)), spool_dir)
+    if not needed:
+        log.debug("user %s: %s: nothing to do" % (user.name, why))
+        return
+    log.debug("user %s: %s: escrowing in the background" % (user.name, why))
+    # The grandchild inherits the lock (flock belongs to the open file, which
+    # fork shares) and holds it until it is done; the hook's copy closes at exit.
+    keep = [fd for fd in (log.fd, lock) if fd is not None]
+    detach(lambda: _escrow_detached(user, setup, password, enrolment, user_dir, log), keep)
+
+
+def _try_lock(user_dir):
+    """An exclusive lock on USER/.lock, or None when another login holds it."""
+    import fcntl
+
+    fd = os.open(os.path.join(user_dir, ".lock"),
+                 os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, defaults.PRIVATE_FILE_MODE)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def ensure_user_dir(state_root, user_dir, user):
+    """/var/lib/zescrow/USER: made by root, 0700, then handed to the user."""
+    if os.geteuid() == 0:
+        os.makedirs(state_root, mode=0o755, exist_ok=True)
+        try:
+            os.mkdir(user_dir, defaults.PRIVATE_DIR_MODE)
+            os.chown(user_dir, user.uid, user.gid)
+        except FileExistsError:
+            pass
+    try:
+        st = os.lstat(user_dir)
+    except OSError as err:
+        raise NotAllowed(user=user.name, reason="its state folder %s is missing (%s)"
+                         % (user_dir, err.strerror)) from err
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != user.uid:
+        raise NotAllowed(user=user.name, reason="%s is not a folder that belongs to the user"
+                         % user_dir)
+
+
+def _escrow_detached(user, setup, password, enrolment, user_dir, log):
+    """In the grandchild: drop root, unwrap → … → spool, record the outcome."""
+    import _signal
+
+    from . import hook
+
+    _signal.alarm(hook.CHILD_BUDGET_SECONDS)
+    started = time.monotonic()
+    state_path = state.path_in(user_dir)
+    try:
+        privileges.become(user)
+        _enable_site_packages()  # gnupg lives there; the hook started with -S
+        from . import pipeline
+
+        prepared = pipeline.prepare_setup(setup, password)
+        entry = pipeline.escrow(prepared, enrolment.key_file, enrolment.fingerprint,
+                                os.path.join(user_dir, defaults.SPOOL_DIRNAME), user.name)
+        _record(state_path, last_spooled={k: entry.meta.get(k) for k in (
+            "archive", "setup_digest", "key_signature", "sha256", "created")}, last_error=None)
+        log.info("user %s: sealed and spooled %s (key signature %s) in %.2f s"
+                 % (user.name, entry.name, prepared.verified.fekek_sig,
+                    time.monotonic() - started))
+        return 0
+    except ZescrowError as err:
+        log.error("user %s: not escrowed: %s [%s]" % (user.name, err.text, err.code))
+        _record(state_path, last_error={"code": err.code, "message": err.text,
+                                        "hint": err.hint_text, "at": _now()})
+        return 1
+    except BaseException as err:  # noqa: B902 — the detached child logs, never raises
+        log.error("user %s: not escrowed: unexpected %s (a bug; please report)"
+                  % (user.name, type(err).__name__))
+        return 1
+    finally:
+        password.wipe()
+
+
+def _record(state_path, **changes):
+    if os.geteuid() == 0:  # never leave a root-owned state file in the user's folder
+        return
+    try:
+        current = state.load(state_path)
+    except ZescrowError:
+        current = {}
+    current.update(changes)
+    try:
+        state.save(state_path, current)
+    except OSError:
+        pass  # the spool and the log still say what happened
+
+
+def _enable_site_packages():
+    import sys
+
+    if sys.flags.no_site:
+        import site
+
+        site.main()
+
+
+def _rc_path(user):
+    return os.path.join(user.home, defaults.ECRYPTFSRC)
+
+
+def _now():
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

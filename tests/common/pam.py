@@ -1,0 +1,155 @@
+"""Real PAM for tests: throwaway users, service files, and the hook's stack.
+
+Everything made here has a unique name and is removed afterwards, even
+when the test fails: a user (useradd/userdel), a service file in
+/etc/pam.d, and a folder under /tmp that holds the user's home, their
+eCryptfs key setup, the enrolment, the state folder and the hook's log.
+"""
+
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tests.common.ecryptfs_tools import make_setup
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+HOOK = ROOT / "pam_zescrow" / "hook.py"
+PYTHON = "/usr/bin/python3"
+
+
+class Machine:
+    """A throwaway world for one test: users, a PAM service, an enrolment."""
+
+    def __init__(self, server_key=None):
+        self.base = Path(tempfile.mkdtemp(prefix="zescrow-pam-"))
+        os.chmod(self.base, 0o755)
+        self.etc = self.base / "etc"
+        self.etc.mkdir(mode=0o755)
+        self.state_dir = self.base / "state"
+        self.state_dir.mkdir(mode=0o755)
+        self.logfile = self.base / "hook.log"
+        self.conf = self.etc / "zescrow.conf"
+        self.users = []
+        self.services = []
+        self.server_key = server_key
+        if server_key is not None:
+            self.enrol(server_key)
+
+    # --- enrolment -------------------------------------------------------
+    def enrol(self, key, fingerprint=None, key_file=None):
+        shutil.copy(key.public_path, self.etc / "server-key.asc")
+        os.chmod(self.etc / "server-key.asc", 0o644)
+        self.conf.write_text("[server]\nurl = https://escrow.zescrow.test\n"
+                             "fingerprint = %s\nkey_file = %s\n" % (
+                                 fingerprint or key.fingerprint,
+                                 key_file or self.etc / "server-key.asc"))
+        os.chmod(self.conf, 0o644)
+
+    # --- users -----------------------------------------------------------
+    def add_user(self, password, mount=None):
+        """A real user with `password` (bytes) and, with `mount`, an eCryptfs setup."""
+        name = "zt" + secrets.token_hex(5)
+        home_base = self.base / name
+        home_base.mkdir(mode=0o755)
+        subprocess.run(["useradd", "--no-create-home", "--home-dir",
+                        str(home_base / "home"), "--shell", "/usr/sbin/nologin", name],
+                       check=True, capture_output=True)
+        self.users.append(name)
+        subprocess.run(["chpasswd"], input=name.encode() + b":" + password + b"\n",
+                       check=True, capture_output=True)
+        if mount is not None:
+            make_setup(home_base, mount, password)
+        else:
+            (home_base / "home").mkdir()
+        subprocess.run(["chown", "-R", "%s:%s" % (name, name), str(home_base)], check=True)
+        return name
+
+    def ecryptfs_store(self, user):
+        return self.base / user / "ecryptfs-store" / ".ecryptfs"
+
+    # --- PAM ---------------------------------------------------------------
+    def service(self, hook_args=(), with_hook=True):
+        """A service file shaped like Debian's common-auth, the hook in Additional."""
+        name = "zescrow-test-" + secrets.token_hex(4)
+        lines = ["auth\t[success=1 default=ignore]\tpam_unix.so nullok",
+                 "auth\trequisite\tpam_deny.so",
+                 "auth\trequired\tpam_permit.so"]
+        if with_hook:
+            args = ["conf=%s" % self.conf, "state_dir=%s" % self.state_dir,
+                    "logfile=%s" % self.logfile, "debug"] + list(hook_args)
+            lines.append("auth\toptional\tpam_exec.so expose_authtok seteuid quiet %s -I -S %s %s"
+                         % (PYTHON, HOOK, " ".join(args)))
+        lines += ["account\trequired\tpam_permit.so", "session\trequired\tpam_permit.so"]
+        path = Path("/etc/pam.d") / name
+        path.write_text("\n".join(lines) + "\n")
+        self.services.append(path)
+        return name
+
+    def pamtester(self, service, user, password, *ops, wrap=()):
+        ops = ops or ("authenticate", "open_session", "close_session")
+        proc = subprocess.run(list(wrap) + ["pamtester", "-v", service, user] + list(ops),
+                              input=password + b"\n", capture_output=True, timeout=60)
+        return proc
+
+    # --- what the hook left ------------------------------------------------
+    def spool(self, user):
+        return self.state_dir / user / "spool"
+
+    def spooled(self, user):
+        folder = self.spool(user)
+        return sorted(p.name for p in folder.iterdir() if p.suffix == ".json") \
+            if folder.is_dir() else []
+
+    def log(self):
+        return self.logfile.read_text() if self.logfile.exists() else ""
+
+    def wait_for_log(self, *needles, timeout=20):
+        """Wait until the detached child wrote a line with one of `needles`."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = self.log()
+            if any(n in text for n in needles):
+                return text
+            time.sleep(0.05)
+        raise AssertionError("no %r in the hook's log after %d s:\n%s" % (needles, timeout,
+                                                                           self.log()))
+
+    def close(self):
+        for path in self.services:
+            path.unlink(missing_ok=True)
+        for user in self.users:
+            subprocess.run(["pkill", "-KILL", "-u", user], capture_output=True)
+            subprocess.run(["userdel", user], capture_output=True)
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+def python_pam_login(service, user, password, fork_auth=False):
+    """Log in in-process with python-pam, in a subprocess of the test.
+
+    fork_auth: authenticate in a forked child and wait for it (sshd's
+    keyboard-interactive does its PAM conversation in a child).
+    """
+    code = r'''
+import os, sys, pam
+service, user, password, fork_auth = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] == "1"
+p = pam.pam()
+if fork_auth:
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0 if p.authenticate(user, password, service=service) else 1)
+    _, status = os.waitpid(pid, 0)
+    ok = os.waitstatus_to_exitcode(status) == 0
+else:
+    ok = p.authenticate(user, password, service=service, call_end=False)
+    ok = ok and p.open_session() == 0 and p.close_session() == 0
+print("OK" if ok else "FAIL %s %s" % (p.code, p.reason))
+sys.exit(0 if ok else 1)
+'''
+    return subprocess.run([sys.executable, "-c", code, service, user, password,
+                           "1" if fork_auth else "0"], capture_output=True, text=True,
+                          timeout=60)
