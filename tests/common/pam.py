@@ -73,7 +73,7 @@ class Machine:
         return self.base / user / "ecryptfs-store" / ".ecryptfs"
 
     # --- PAM ---------------------------------------------------------------
-    def service(self, hook_args=(), with_hook=True):
+    def service(self, hook_args=(), with_hook=True, flags="-I -S", debug=True):
         """A service file shaped like Debian's common-auth, the hook in Additional."""
         name = "zescrow-test-" + secrets.token_hex(4)
         lines = ["auth\t[success=1 default=ignore]\tpam_unix.so nullok",
@@ -81,9 +81,9 @@ class Machine:
                  "auth\trequired\tpam_permit.so"]
         if with_hook:
             args = ["conf=%s" % self.conf, "state_dir=%s" % self.state_dir,
-                    "logfile=%s" % self.logfile, "debug"] + list(hook_args)
-            lines.append("auth\toptional\tpam_exec.so expose_authtok seteuid quiet %s -I -S %s %s"
-                         % (PYTHON, HOOK, " ".join(args)))
+                    "logfile=%s" % self.logfile] + (["debug"] if debug else []) + list(hook_args)
+            lines.append("auth\toptional\tpam_exec.so expose_authtok seteuid quiet %s %s %s %s"
+                         % (PYTHON, flags, HOOK, " ".join(args)))
         lines += ["account\trequired\tpam_permit.so", "session\trequired\tpam_permit.so"]
         path = Path("/etc/pam.d") / name
         path.write_text("\n".join(lines) + "\n")
