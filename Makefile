@@ -8,9 +8,9 @@ VENV        := .venv
 VPY         := $(VENV)/bin/python
 # Debian packages: the real components the tests drive, and the client's
 # runtime dependencies as Debian ships them.
-APT_PACKAGES := ecryptfs-utils gnupg keyutils libpam-python pamtester util-linux \
+APT_PACKAGES := ecryptfs-utils gnupg keyutils libpam-python pamtester util-linux procps passwd \
 	python3-gnupg python3-pydbus python3-systemd python3-requests \
-	python3-venv python3-pip hyperfine
+	python3-venv python3-pip
 # From PyPI, into the venv only: test tools.
 PIP_PACKAGES := pytest hypothesis python-pam
 

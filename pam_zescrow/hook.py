@@ -24,7 +24,7 @@ if __name__ == "__main__":  # run as a script with -I -S: find our package by ou
 import _signal  # noqa: E402
 
 from pam_zescrow import capture, defaults, hooklog  # noqa: E402
-from pam_zescrow.errors import ZescrowError  # noqa: E402
+from pam_zescrow.errors import NoPassword, ZescrowError  # noqa: E402
 
 HOOK_BUDGET_SECONDS = 2  # the login path: reading a few small files
 CHILD_BUDGET_SECONDS = 60  # the detached work: two derivations and gpg
@@ -61,7 +61,11 @@ def run(opts, log):
         log.debug("called for %s, not auth: nothing to do" % os.environ.get("PAM_TYPE"))
         return
     user_name = os.environ.get("PAM_USER") or ""
-    password = capture.read_fd(0, "pam_exec's stdin")
+    try:
+        password = capture.read_fd(0, "pam_exec's stdin")
+    except NoPassword:  # a login without a password (nullok): nothing to unwrap with
+        log.debug("user %s: logged in without a password: nothing to do" % user_name)
+        return
     # From here on, nothing from the caller's environment: su keeps its caller's.
     os.environ.clear()
     os.environ.update(PATH=SAFE_PATH, LC_ALL="C")

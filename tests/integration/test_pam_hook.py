@@ -177,6 +177,14 @@ def test_a_key_that_is_not_the_pinned_one_is_refused(machine, other_key, server_
     assert "refusing to encrypt to it" in log
 
 
+def test_a_login_without_a_password_does_nothing(machine):
+    user = machine.add_user(PASSWORD, MOUNT)
+    subprocess.run(["passwd", "--delete", user], check=True, capture_output=True)
+    login_ok(machine, machine.service(), user, b"")  # pam_unix nullok lets it in
+    machine.wait_for_log("logged in without a password: nothing to do")
+    assert FAILED not in machine.log() and machine.spooled(user) == []
+
+
 def test_python_pam_in_process_still_works_and_escrows(machine):
     # What pam_python broke: a Python program authenticating through PAM.
     password = "utf-8 pässword"
