@@ -26,6 +26,11 @@ setup(
     install_requires=[
         "python-gnupg>=0.4.9",  # bookworm's python3-gnupg: encrypt_file(extra_args=)
     ],
+    package_data={
+        "zescrow_server": ["templates/*.html", "migrations/*.py", "migrations/*.mako",
+                           "migrations/versions/*.py"],
+        "pam_zescrow": ["pam-configs/*"],
+    },
     entry_points={
         "console_scripts": [
             "zescrowctl = zescrowd.cli:run",

@@ -194,6 +194,14 @@ class SpoolUnwritable(ZescrowError):
             "(ls -ld {path}; df -h {path})")
 
 
+# --- escrow archives read back (server verification, recover) ------------
+
+class EscrowArchiveInvalid(ZescrowError):
+    code, exit_code = "escrow-archive-invalid", 40
+    message = "{path} is not a usable escrow archive: {reason}"
+    hint = "it may be damaged or not made by zescrow; download it again"
+
+
 def all_error_classes():
     """Every concrete error class, for docs/errors.md and its uniqueness test."""
     found, todo = [], [ZescrowError]

@@ -1,0 +1,91 @@
+"""The escrow server application: FastAPI, one router per domain."""
+
+import contextlib
+import logging
+import os
+import threading
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException
+from starlette.middleware.sessions import SessionMiddleware
+
+from . import db
+from .auth import routes as auth_routes
+from .claims import routes as claim_routes
+from .errors import ApiError
+from .escrows import pages, routes as escrow_routes
+from .escrows.verification import Verifier
+from .keys import routes as key_routes
+from .keys.service import ServerKey
+from .legacy import routes as legacy_routes
+from .ratelimit import RateLimiter
+
+log = logging.getLogger("zescrow.server")
+SESSION_KEY = "session.key"
+
+
+def create_app(settings, run_verifier=True):
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        verifier = None
+        if run_verifier and settings.verify_workers > 0:
+            verifier = Verifier(app.state.sessions, app.state.key, app.state.verifier_wakeup,
+                                settings.verify_workers)
+            verifier.start()
+        yield
+        if verifier is not None:
+            verifier.stop()
+
+    app = FastAPI(title="zescrow escrow server", version="1", lifespan=lifespan,
+                  docs_url=None, redoc_url=None)
+    state = app.state
+    state.settings = settings
+    state.engine = db.make_engine(settings.db_url)
+    state.sessions = db.make_sessionmaker(state.engine)
+    state.key = ServerKey(settings.gnupg_home)
+    state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+    state.verifier_wakeup = threading.Event()
+    state.templates = Jinja2Templates(directory=os.path.join(os.path.dirname(__file__),
+                                                             "templates"))
+    state.oauth = auth_routes.make_oauth(settings)
+    app.add_middleware(SessionMiddleware, secret_key=_session_secret(settings),
+                       session_cookie="zescrow_session", same_site="lax",
+                       https_only=not settings.plain_http, max_age=8 * 3600)
+    for router in (key_routes.router, escrow_routes.router, legacy_routes.router,
+                   auth_routes.router, claim_routes.router, pages.router):
+        app.include_router(router)
+    _error_handlers(app)
+    return app
+
+
+def _error_handlers(app):
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, err: ApiError):
+        return JSONResponse(err.as_json(), status_code=err.status, headers=err.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, err: RequestValidationError):
+        where = ", ".join(".".join(str(p) for p in e.get("loc", ())) for e in err.errors()[:3])
+        return JSONResponse({"error": "invalid-request", "message": "the request is not valid "
+                             "(%s); see /openapi.json" % where}, status_code=422)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, err: HTTPException):
+        code = {404: "not-found", 405: "method-not-allowed"}.get(err.status_code, "http-error")
+        return JSONResponse({"error": code, "message": str(err.detail)},
+                            status_code=err.status_code, headers=getattr(err, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, err: Exception):
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return JSONResponse({"error": "internal", "message": "the server hit an unexpected "
+                             "error; it is logged, try again later"}, status_code=500)
+
+
+def _session_secret(settings):
+    path = settings.path(SESSION_KEY)
+    with open(path, "rb") as f:
+        return f.read().strip().decode()

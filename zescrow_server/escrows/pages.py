@@ -1,0 +1,68 @@
+"""The owner's pages: my escrows, and a download that needs a fresh login (S6)."""
+
+import logging
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from .. import mail
+from ..audit import service as audit
+from ..auth import identity
+from ..keys.service import KeyError_
+from . import service
+from .routes import client_address
+
+router = APIRouter(include_in_schema=False)
+log = logging.getLogger("zescrow.server.pages")
+
+
+@router.get("/")
+def home(request: Request, claimed: str = ""):
+    state = request.app.state
+    who = identity.current(request)
+    escrows = []
+    if who is not None:
+        with state.sessions() as session:
+            escrows = service.owned(session, who)
+    return state.templates.TemplateResponse(request, "home.html", {
+        "identity": who, "escrows": escrows, "claimed": claimed,
+        "providers": state.settings.oidc, "csrf": identity.csrf_token(request)})
+
+
+@router.get("/escrows/{escrow_id}/download")
+async def download(request: Request, escrow_id: str):
+    state = request.app.state
+    who = identity.current(request)
+    target = "/escrows/%s/download" % escrow_id
+    if who is None:
+        return RedirectResponse("/login?next=" + target, status_code=303)
+    if not identity.is_fresh(who, state.settings.download_max_age_seconds):
+        # Downloading the key needs a login that just happened (prompt=login, max_age).
+        return RedirectResponse("/login/%s?fresh=1&next=%s" % (who["provider"], target),
+                                status_code=303)
+    return await run_in_threadpool(_download, state, who, escrow_id, client_address(request))
+
+
+def _download(state, who, escrow_id, source):
+    with state.sessions() as session:
+        escrow = service.owned_one(session, who, escrow_id)
+        try:
+            archive = state.key.decrypt(escrow.sealed)
+        except KeyError_ as err:
+            log.error("escrow %s cannot be decrypted: %s", escrow.id, err)
+            return Response("this escrow cannot be decrypted by the server key; the admin has "
+                            "been told\n", status_code=500, media_type="text/plain")
+        audit.record(session, "download", who["display"], escrow.id, source,
+                     issuer=who["iss"], subject=who["sub"])
+        session.commit()
+        mail.download_notice(state.settings, escrow, who, source)
+    name = "zescrow-%s-%s.tar.gz" % (escrow.host or "escrow", escrow.created_at.strftime(
+        "%Y%m%d"))
+    return Response(archive, media_type="application/gzip", headers={
+        "Content-Disposition": 'attachment; filename="%s"' % _ascii(name),
+        "Cache-Control": "no-store"})
+
+
+def _ascii(name):
+    return "".join(c if c.isalnum() or c in "-._" else "_" for c in name)

@@ -1,0 +1,120 @@
+"""The client API: upload, status, delete (DESIGN.md "Server HTTP contract")."""
+
+from typing import Literal, Optional
+
+from fastapi import APIRouter, Header, Request, Response
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from ..errors import ApiError
+from . import service
+
+router = APIRouter(prefix="/api/v1", tags=["escrows"])
+SEALED_TYPES = ("application/pgp-encrypted", "application/octet-stream")
+
+
+class Created(BaseModel):
+    id: str
+    claim_url: str
+    sha256: str
+    upload_token: str
+    claim_expires_at: str
+
+
+class Status(BaseModel):
+    id: str
+    state: Literal["unclaimed", "claimed", "expired"]
+    verification: Literal["pending", "verified", "failed"]
+    verification_error: Optional[str]
+    claimed_at: Optional[str]
+    claim_expires_at: str
+    sha256: str
+
+
+class Error(BaseModel):
+    error: str
+    message: str
+
+
+ERRORS = {code: {"model": Error} for code in (400, 401, 404, 409, 411, 413, 415, 422, 429)}
+
+
+@router.post("/escrows", status_code=201, response_model=Created, responses=ERRORS,
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "application/pgp-encrypted": {"schema": {"type": "string",
+                                                          "format": "binary"}}}}})
+async def upload(request: Request,
+                 x_zescrow_host: str = Header("", max_length=255),
+                 x_zescrow_user: str = Header("", max_length=255),
+                 x_zescrow_client_version: str = Header("", max_length=64)):
+    """Store a sealed archive. 201 only once it is committed (S8)."""
+    state = request.app.state
+    source = client_address(request)
+    wait = state.rate_limiter.retry_after(source)
+    if wait:
+        raise ApiError("too many uploads from your address; try again in %d s" % wait, 429,
+                       "rate-limited", headers={"Retry-After": str(wait)})
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype not in SEALED_TYPES:
+        raise ApiError("the body must be a sealed archive sent as application/pgp-encrypted, "
+                       "not %r" % (ctype or "no content type"), 415, "unsupported-media-type")
+    sealed = await read_bounded(request, state.settings.max_upload_bytes)
+    service.check_sealed(sealed, state.key)
+    escrow, claim_token, upload_token = await run_in_threadpool(
+        _create, state, sealed, source, x_zescrow_host, x_zescrow_user, x_zescrow_client_version)
+    state.verifier_wakeup.set()
+    return {"id": escrow.id, "claim_url": claim_url(state.settings, claim_token),
+            "sha256": escrow.sha256, "upload_token": upload_token,
+            "claim_expires_at": service._iso(escrow.claim_expires_at)}
+
+
+@router.get("/escrows/{escrow_id}", response_model=Status, responses=ERRORS)
+def get_status(escrow_id: str, request: Request, authorization: str = Header("")):
+    token = service.require_upload_token(authorization)
+    with request.app.state.sessions() as session:
+        return service.status(service.by_upload_token(session, escrow_id, token))
+
+
+@router.delete("/escrows/{escrow_id}", status_code=204, response_class=Response,
+               responses=ERRORS)
+def delete(escrow_id: str, request: Request, authorization: str = Header("")):
+    token = service.require_upload_token(authorization)
+    with request.app.state.sessions() as session:
+        escrow = service.by_upload_token(session, escrow_id, token)
+        service.delete_unclaimed(session, escrow, client_address(request))
+    return Response(status_code=204)
+
+
+def _create(state, sealed, source, host, user, version):
+    with state.sessions() as session:
+        return service.create(session, sealed, state.settings, source, host=_clean(host),
+                              username=_clean(user), client_version=_clean(version))
+
+
+async def read_bounded(request, limit):
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise ApiError("the upload is %s bytes; this server takes at most %d" % (length, limit),
+                       413, "too-large")
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > limit:
+            raise ApiError("the upload is over %d bytes, this server's limit" % limit, 413,
+                           "too-large")
+    if not body:
+        raise ApiError("the upload is empty: send the sealed archive as the body", 422,
+                       "not-openpgp")
+    return bytes(body)
+
+
+def claim_url(settings, token):
+    return "%s/claim/%s" % (settings.public_url.rstrip("/"), token)
+
+
+def client_address(request):
+    return request.client.host if request.client else ""
+
+
+def _clean(text):
+    return "".join(c for c in text if c.isprintable())[:255]

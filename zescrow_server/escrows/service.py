@@ -1,0 +1,156 @@
+"""Escrows: accept an upload, report its state, claim it, list and purge.
+
+Every function takes a SQLAlchemy session and commits what it changed
+together with its audit event, before the caller answers (S8).
+"""
+
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+import uuid
+
+from sqlalchemy import and_, delete, select, update
+
+from pam_zescrow import openpgp
+
+from ..audit import service as audit
+from ..errors import ApiError, NotFound, Unauthorized
+from .models import PENDING, Escrow, utcnow
+
+
+def token_hash(token):
+    return hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def check_sealed(sealed, key):
+    """Refuse what is not an OpenPGP message to this server's encryption key (S7)."""
+    try:
+        recipients = openpgp.recipients(sealed)
+    except (openpgp.NotOpenPGP, IndexError) as err:
+        raise ApiError("the upload is not an encrypted OpenPGP message (%s); send the sealed "
+                       "archive that zescrow writes to the spool" % err, 422, "not-openpgp")
+    if not set(recipients) & set(key.encryption_key_ids):
+        raise ApiError("the upload is encrypted to key %s, not to this server's key %s: the "
+                       "client pinned another server's key; enrol again with zescrowctl setup"
+                       % (", ".join(recipients), ", ".join(key.encryption_key_ids)),
+                       422, "wrong-recipient")
+
+
+def create(session, sealed, settings, source, host="", username="", client_version="",
+           legacy_md5=None, claim_token=None):
+    """Store an upload; return (escrow, claim_token, upload_token). Commits."""
+    claim_token = claim_token or secrets.token_urlsafe(24)  # 192 bits (S5)
+    upload_token = secrets.token_urlsafe(24)
+    now = utcnow()
+    escrow = Escrow(
+        id=uuid.uuid4().hex, created_at=now, sealed=sealed,
+        sha256=hashlib.sha256(sealed).hexdigest(), size=len(sealed),
+        host=host, username=username, client_version=client_version,
+        claim_token_hash=token_hash(claim_token), upload_token_hash=token_hash(upload_token),
+        claim_expires_at=now + dt.timedelta(seconds=settings.claim_window_seconds),
+        verification=PENDING, legacy_md5=legacy_md5)
+    session.add(escrow)
+    audit.record(session, "upload", "uploader", escrow.id, source, host=host, user=username,
+                 sha256=escrow.sha256)
+    session.commit()
+    return escrow, claim_token, upload_token
+
+
+def by_upload_token(session, escrow_id, upload_token):
+    escrow = session.get(Escrow, escrow_id) if _is_id(escrow_id) else None
+    if escrow is None or not upload_token or not hmac.compare_digest(
+            escrow.upload_token_hash, token_hash(upload_token)):
+        # One answer for "no such escrow" and "wrong token": ids are not secrets,
+        # but which ones exist is nobody's business.
+        raise NotFound("no escrow %s for this upload token" % escrow_id)
+    return escrow
+
+
+def by_claim_token(session, token):
+    if not token or len(token) > 200:
+        return None
+    return session.scalar(select(Escrow).where(Escrow.claim_token_hash == token_hash(token)))
+
+
+def status(escrow):
+    return {"id": escrow.id, "state": escrow.state(), "verification": _public_verification(
+        escrow.verification), "verification_error": escrow.verification_error,
+        "claimed_at": _iso(escrow.claimed_at), "claim_expires_at": _iso(escrow.claim_expires_at),
+        "sha256": escrow.sha256}
+
+
+def delete_unclaimed(session, escrow, source):
+    if escrow.claimed_at is not None:
+        raise ApiError("escrow %s was already claimed; only its owner can delete it now"
+                       % escrow.id, 409, "already-claimed")
+    session.delete(escrow)
+    audit.record(session, "delete", "uploader", escrow.id, source)
+    session.commit()
+
+
+def claim(session, token, identity, source):
+    """Bind the escrow to the identity, once, before expiry. Returns it or None."""
+    now = utcnow()
+    result = session.execute(
+        update(Escrow).where(and_(Escrow.claim_token_hash == token_hash(token),
+                                  Escrow.claimed_at.is_(None), Escrow.claim_expires_at > now))
+        .values(claimed_at=now, owner_issuer=identity["iss"], owner_subject=identity["sub"],
+                owner_display=identity["display"], owner_email=identity.get("email"),
+                claim_token_hash=None)
+        .returning(Escrow.id))
+    escrow_id = result.scalar()
+    if escrow_id is None:
+        session.rollback()
+        return None
+    audit.record(session, "claim", identity["display"], escrow_id, source,
+                 issuer=identity["iss"], subject=identity["sub"])
+    session.commit()
+    return session.get(Escrow, escrow_id)
+
+
+def owned(session, identity):
+    return list(session.scalars(select(Escrow).where(
+        Escrow.owner_issuer == identity["iss"], Escrow.owner_subject == identity["sub"])
+        .order_by(Escrow.created_at.desc())))
+
+
+def owned_one(session, identity, escrow_id):
+    escrow = session.get(Escrow, escrow_id) if _is_id(escrow_id) else None
+    if escrow is None or (escrow.owner_issuer, escrow.owner_subject) != (identity["iss"],
+                                                                        identity["sub"]):
+        raise NotFound("you have no escrow %s" % escrow_id)
+    return escrow
+
+
+def purge_expired(session, actor="admin", source=""):
+    now = utcnow()
+    ids = list(session.scalars(select(Escrow.id).where(Escrow.claimed_at.is_(None),
+                                                       Escrow.claim_expires_at <= now)))
+    if ids:
+        session.execute(delete(Escrow).where(Escrow.id.in_(ids)))
+        for escrow_id in ids:
+            audit.record(session, "purge", actor, escrow_id, source, reason="claim window over")
+        session.commit()
+    return ids
+
+
+def require_upload_token(authorization):
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("send the upload token from the upload's answer as "
+                           "'Authorization: Bearer <upload_token>'")
+    return token.strip()
+
+
+def _public_verification(value):
+    return "pending" if value in ("pending", "running") else value
+
+
+def _iso(moment):
+    return None if moment is None else moment.replace(microsecond=0).isoformat() + "Z"
+
+
+def _is_id(value):
+    return isinstance(value, str) and len(value) == 32 and all(c in "0123456789abcdef"
+                                                                for c in value)

@@ -1,0 +1,59 @@
+"""The 2012 protocol: the original `zescrow` shell client works against this server.
+
+It fetched /gpg.fingerprint and /gpg.pub, then POSTed the armored archive
+as the form field `payload` to /deposit/index.html and printed the answer:
+a claim URL whose text after the last `=` starts with the md5 of the
+decrypted archive, then `-` and a nonce. So this path decrypts before it
+answers (the new API leaves that to the background worker).
+"""
+
+import hashlib
+import secrets
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import PlainTextResponse
+from starlette.concurrency import run_in_threadpool
+
+from pam_zescrow import openpgp
+
+from ..errors import ApiError
+from ..escrows import service
+from ..escrows.routes import client_address
+from ..keys.service import KeyError_
+
+router = APIRouter(tags=["legacy"])
+
+
+@router.post("/deposit/index.html", response_class=PlainTextResponse)
+async def deposit(request: Request, payload: str = Form(..., max_length=200_000)):
+    state = request.app.state
+    wait = state.rate_limiter.retry_after(client_address(request))
+    if wait:
+        raise ApiError("too many uploads; try again in %d s" % wait, 429, "rate-limited",
+                       headers={"Retry-After": str(wait)})
+    armored = payload.encode("ascii", "replace")
+    if len(armored) > state.settings.max_upload_bytes * 2:
+        raise ApiError("the payload is too large", 413, "too-large")
+    try:
+        binary = openpgp.dearmor(payload)
+    except openpgp.NotOpenPGP as err:
+        raise ApiError("the payload is not an armored OpenPGP message (%s)" % err, 422,
+                       "not-openpgp")
+    service.check_sealed(binary, state.key)
+    try:
+        archive = await run_in_threadpool(state.key.decrypt, binary)
+    except KeyError_ as err:
+        raise ApiError("the payload cannot be decrypted with this server's key (%s)" % err,
+                       422, "undecryptable")
+    md5 = hashlib.md5(archive).hexdigest()
+    token = "%s-%s" % (md5, secrets.token_urlsafe(24))
+    await run_in_threadpool(_create, state, binary, client_address(request), md5, token)
+    state.verifier_wakeup.set()
+    url = "%s/claim/index.html?token=%s" % (state.settings.public_url.rstrip("/"), token)
+    return PlainTextResponse(url + "\n")
+
+
+def _create(state, sealed, source, md5, token):
+    with state.sessions() as session:
+        return service.create(session, sealed, state.settings, source, client_version="2012",
+                              legacy_md5=md5, claim_token=token)

@@ -1,0 +1,29 @@
+"""Telling an owner that their escrow was downloaded (S6), when SMTP is configured."""
+
+import logging
+import smtplib
+from email.message import EmailMessage
+
+log = logging.getLogger("zescrow.server.mail")
+
+
+def download_notice(settings, escrow, who, source):
+    to = escrow.owner_email
+    if not settings.smtp_host or not to:
+        return False
+    msg = EmailMessage()
+    msg["From"], msg["To"] = settings.smtp_from, to
+    msg["Subject"] = "Your zescrow key backup was downloaded"
+    msg.set_content(
+        "The escrow of the eCryptfs key of %s@%s (uploaded %s UTC, sha256 %s) was just\n"
+        "downloaded by %s from %s.\n\nIf this was not you, tell your escrow server's "
+        "administrator now.\n" % (escrow.username or "?", escrow.host or "?",
+                                  escrow.created_at.strftime("%Y-%m-%d %H:%M"), escrow.sha256,
+                                  who["display"], source or "an unknown address"))
+    try:
+        with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=10) as smtp:
+            smtp.send_message(msg)
+        return True
+    except (OSError, smtplib.SMTPException) as err:
+        log.error("could not mail the download notice for escrow %s: %s", escrow.id, err)
+        return False
