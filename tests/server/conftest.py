@@ -1,0 +1,110 @@
+"""The escrow server under test: the real program over HTTPS, on SQLite and PostgreSQL."""
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from pam_zescrow import archive, ecryptfs_dir, pipeline, seal
+from pam_zescrow.secret import Secret
+from tests.common.ecryptfs_tools import make_setup
+from tests.common.servers import OidcProvider, Postgres, ZescrowServer, free_port
+from tests.conftest import require
+
+MOUNT = b"8a1f5c2e9d3b7a6f0e4c1b8d2a5f9e3c"
+LOGIN = b"server test login"
+PORTS = [free_port() for _ in range(6)]  # known before the OIDC client is registered
+
+
+@pytest.fixture(scope="session")
+def key_home():
+    require(shutil.which("gpg"), "gpg is not installed")
+    from zescrow_server.keys import service
+
+    home = tempfile.mkdtemp(prefix="zsk-", dir="/tmp")
+    service.generate(home, "zescrow test escrow server")
+    yield home
+    subprocess.run(["gpgconf", "--homedir", home, "--kill", "all"], capture_output=True)
+    shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def server_pub(key_home, tmp_path_factory):
+    from zescrow_server.keys.service import ServerKey
+
+    key = ServerKey(key_home)
+    path = tmp_path_factory.mktemp("pub") / "server.asc"
+    path.write_bytes(key.public_armored)
+    return str(path), key.fingerprint
+
+
+@pytest.fixture(scope="session")
+def tls_dir():
+    from zescrow_server import selfsigned
+
+    folder = tempfile.mkdtemp(prefix="zst-")
+    selfsigned.make(folder, ["127.0.0.1", "localhost"])
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def oidc():
+    require(shutil.which("node"), "node is not installed")
+    require((Path(__file__).parent.parent / "oidc" / "node_modules" / "oidc-provider").is_dir(),
+            "oidc-provider is not installed (make test runs npm ci in tests/oidc)")
+    provider = OidcProvider(["https://127.0.0.1:%d/auth/test/callback" % p for p in PORTS])
+    yield provider
+    provider.close()
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    require(os.path.exists("/usr/lib/postgresql/15/bin/initdb"), "PostgreSQL 15 is missing")
+    require(os.geteuid() == 0, "the PostgreSQL cluster runs as nobody, which needs root")
+    cluster = Postgres()
+    yield cluster
+    cluster.close()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def server(request, key_home, tls_dir, oidc):
+    """One running server per database, shared by the tests of that database."""
+    url = None
+    port = PORTS[0] if request.param == "sqlite" else PORTS[1]
+    if request.param == "postgresql":
+        url = request.getfixturevalue("postgres").create_database("zescrow_main")
+    srv = ZescrowServer(port, key_home, tls_dir, database_url=url, oidc=oidc,
+                        rate_limit_per_minute=0, download_max_age_seconds=300)
+    srv.backend = request.param
+    yield srv
+    srv.close()
+
+
+@pytest.fixture(scope="session")
+def sealed(server_pub, tmp_path_factory):
+    """A real sealed escrow archive for the server key (from the client pipeline)."""
+    key_path, fingerprint = server_pub
+    folder = tmp_path_factory.mktemp("client")
+    setup = make_setup(folder, MOUNT, LOGIN)
+    prepared = pipeline.prepare(str(setup), LOGIN)
+    return seal.seal(prepared.archive.data, key_path, fingerprint)
+
+
+@pytest.fixture(scope="session")
+def sealed_mismatch(server_pub, tmp_path_factory):
+    """Sealed correctly, but its passphrase does not match its Private.sig."""
+    key_path, fingerprint = server_pub
+    setup = ecryptfs_dir.read(str(make_setup(tmp_path_factory.mktemp("mm"), MOUNT, LOGIN)))
+    data = archive.build(setup, Secret(b"not the passphrase of this Private.sig")).data
+    return seal.seal(data, key_path, fingerprint)
+
+
+def upload(server, body, ctype="application/pgp-encrypted", **headers):
+    headers = dict({"Content-Type": ctype, "X-Zescrow-Host": "testbox",
+                    "X-Zescrow-User": "alice"}, **headers)
+    return server.session().post(server.url + "/api/v1/escrows", data=body, headers=headers,
+                                 timeout=30)
