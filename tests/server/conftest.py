@@ -70,16 +70,53 @@ def postgres():
     cluster.close()
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-def server(request, key_home, tls_dir, oidc):
-    """One running server per database, shared by the tests of that database."""
+@pytest.fixture(scope="session")
+def smtp():
+    """A real SMTP server (aiosmtpd) that keeps what it receives."""
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.handlers import Message
+
+    class Keep(Message):
+        def __init__(self):
+            super().__init__()
+            self.messages = []
+
+        def handle_message(self, message):
+            self.messages.append(message)
+
+    handler = Keep()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    controller.messages = handler.messages
+    yield controller
+    controller.stop()
+
+
+def _server(request, key_home, tls_dir, oidc, ports, name, **settings):
     url = None
-    port = PORTS[0] if request.param == "sqlite" else PORTS[1]
+    port = ports[0] if request.param == "sqlite" else ports[1]
     if request.param == "postgresql":
-        url = request.getfixturevalue("postgres").create_database("zescrow_main")
+        url = request.getfixturevalue("postgres").create_database(name)
     srv = ZescrowServer(port, key_home, tls_dir, database_url=url, oidc=oidc,
-                        rate_limit_per_minute=0, download_max_age_seconds=300)
+                        rate_limit_per_minute=0, **settings)
     srv.backend = request.param
+    return srv
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def server(request, key_home, tls_dir, oidc, smtp):
+    """One running server per database, shared by the tests of that database."""
+    srv = _server(request, key_home, tls_dir, oidc, PORTS[0:2], "zescrow_main",
+                  download_max_age_seconds=300, smtp_host="127.0.0.1", smtp_port=smtp.port)
+    yield srv
+    srv.close()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def strict_server(request, key_home, tls_dir, oidc):
+    """A server whose downloads need a login from the last 3 seconds."""
+    srv = _server(request, key_home, tls_dir, oidc, PORTS[2:4], "zescrow_strict",
+                  download_max_age_seconds=3)
     yield srv
     srv.close()
 
