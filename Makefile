@@ -10,9 +10,14 @@ VPY         := $(VENV)/bin/python
 # runtime dependencies as Debian ships them.
 APT_PACKAGES := ecryptfs-utils gnupg keyutils libpam-python pamtester util-linux procps passwd \
 	python3-gnupg python3-pydbus python3-systemd python3-requests \
-	python3-venv python3-pip
-# From PyPI, into the venv only: test tools.
-PIP_PACKAGES := pytest hypothesis python-pam
+	python3-venv python3-pip \
+	chromium libnss3-tools postgresql wrk curl
+# From PyPI, into the venv only: test tools, and the server's stack (which
+# Debian 12 ships too old or not at all: FastAPI, SQLAlchemy 2, Authlib 1.x).
+PIP_PACKAGES := pytest hypothesis python-pam \
+	fastapi uvicorn uvicorn-worker gunicorn sqlalchemy alembic "psycopg[binary]" authlib \
+	jinja2 httpx itsdangerous python-multipart cryptography \
+	schemathesis aiosmtpd playwright
 
 .PHONY: all deps venv test demo bench docs clean
 
@@ -36,7 +41,13 @@ $(VENV)/.ready: setup.py Makefile
 	  --config-settings editable_mode=compat -e .
 	touch $@
 
-venv: deps $(VENV)/.ready
+tests/oidc/node_modules/.ready: tests/oidc/package.json tests/oidc/package-lock.json
+	@command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -qq --no-install-recommends nodejs npm; }
+	cd tests/oidc && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+venv: deps $(VENV)/.ready tests/oidc/node_modules/.ready
 
 test: venv
 	ZESCROW_TESTONLY_REQUIRE_ALL=1 $(VPY) -m pytest $(PYTEST_ARGS)

@@ -36,13 +36,15 @@ class Error(BaseModel):
     message: str
 
 
-ERRORS = {code: {"model": Error} for code in (400, 401, 404, 409, 411, 413, 415, 422, 429)}
+# Errors are JSON on every route, also on those whose success is plain text.
+ERRORS = {code: {"model": Error, "content": {"application/json": {}}}
+          for code in (400, 401, 404, 409, 411, 413, 415, 422, 429)}
 
 
 @router.post("/escrows", status_code=201, response_model=Created, responses=ERRORS,
              openapi_extra={"requestBody": {"required": True, "content": {
-                 "application/pgp-encrypted": {"schema": {"type": "string",
-                                                          "format": "binary"}}}}})
+                 media: {"schema": {"type": "string", "format": "binary"}}
+                 for media in SEALED_TYPES}}})
 async def upload(request: Request,
                  x_zescrow_host: str = Header("", max_length=255),
                  x_zescrow_user: str = Header("", max_length=255),

@@ -27,7 +27,7 @@ from . import service
 from .models import FAILED, PENDING, RUNNING, VERIFIED, Escrow, utcnow
 
 log = logging.getLogger("zescrow.server.verify")
-LEASE = dt.timedelta(seconds=120)
+LEASE = dt.timedelta(seconds=20)  # a verification takes well under 1 s
 PURGE_EVERY = 600.0
 
 

@@ -18,13 +18,13 @@ from pam_zescrow import openpgp
 
 from ..errors import ApiError
 from ..escrows import service
-from ..escrows.routes import client_address
+from ..escrows.routes import ERRORS, client_address
 from ..keys.service import KeyError_
 
 router = APIRouter(tags=["legacy"])
 
 
-@router.post("/deposit/index.html", response_class=PlainTextResponse)
+@router.post("/deposit/index.html", response_class=PlainTextResponse, responses=ERRORS)
 async def deposit(request: Request, payload: str = Form(..., max_length=200_000)):
     state = request.app.state
     wait = state.rate_limiter.retry_after(client_address(request))
