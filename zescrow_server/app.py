@@ -18,6 +18,7 @@ from .claims import routes as claim_routes
 from .errors import ApiError
 from .escrows import pages, routes as escrow_routes
 from .escrows.verification import Verifier
+from .escrows.writer import GroupWriter
 from .keys import routes as key_routes
 from .keys.service import ServerKey
 from .legacy import routes as legacy_routes
@@ -48,6 +49,8 @@ def create_app(settings, run_verifier=True):
     state.key = ServerKey(settings.gnupg_home)
     state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
     state.verifier_wakeup = threading.Event()
+    state.writer = GroupWriter(state.engine, lock_path=settings.path("writer.lock")
+                               if settings.db_url.startswith("sqlite") else None)
     state.templates = Jinja2Templates(directory=os.path.join(os.path.dirname(__file__),
                                                              "templates"))
     state.oauth = auth_routes.make_oauth(settings)

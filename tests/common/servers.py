@@ -116,7 +116,11 @@ class ZescrowServer:
         subprocess.run([self.cli(), "--data", str(self.data), "init"], check=True,
                        capture_output=True)
         self.proc = None
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
 
     @staticmethod
     def cli():

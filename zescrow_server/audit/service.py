@@ -8,8 +8,15 @@ from .models import AuditEvent
 
 
 def record(session, action, actor, escrow_id=None, source="", **detail):
-    session.add(AuditEvent(action=action, actor=actor, escrow_id=escrow_id, source=source,
-                           detail=json.dumps(detail, sort_keys=True) if detail else ""))
+    session.add(AuditEvent(**row(action, actor, escrow_id, source, **detail)))
+
+
+def row(action, actor, escrow_id=None, source="", **detail):
+    """An event's column values (for inserts outside the ORM: the upload writer)."""
+    from ..escrows.models import utcnow
+
+    return {"at": utcnow(), "action": action, "actor": actor, "escrow_id": escrow_id,
+            "source": source, "detail": json.dumps(detail, sort_keys=True) if detail else ""}
 
 
 def export(session):

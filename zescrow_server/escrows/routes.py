@@ -1,10 +1,10 @@
 """The client API: upload, status, delete (DESIGN.md "Server HTTP contract")."""
 
+import asyncio
 from typing import Literal, Optional
 
 from fastapi import APIRouter, Header, Request, Response
 from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
 
 from ..errors import ApiError
 from . import service
@@ -62,12 +62,12 @@ async def upload(request: Request,
                        "not %r" % (ctype or "no content type"), 415, "unsupported-media-type")
     sealed = await read_bounded(request, state.settings.max_upload_bytes)
     service.check_sealed(sealed, state.key)
-    escrow, claim_token, upload_token = await run_in_threadpool(
-        _create, state, sealed, source, x_zescrow_host, x_zescrow_user, x_zescrow_client_version)
-    state.verifier_wakeup.set()
-    return {"id": escrow.id, "claim_url": claim_url(state.settings, claim_token),
-            "sha256": escrow.sha256, "upload_token": upload_token,
-            "claim_expires_at": service._iso(escrow.claim_expires_at)}
+    row, claim_token, upload_token = await store(
+        state, sealed, source, host=_clean(x_zescrow_host), username=_clean(x_zescrow_user),
+        client_version=_clean(x_zescrow_client_version))
+    return {"id": row["id"], "claim_url": claim_url(state.settings, claim_token),
+            "sha256": row["sha256"], "upload_token": upload_token,
+            "claim_expires_at": service._iso(row["claim_expires_at"])}
 
 
 @router.get("/escrows/{escrow_id}", response_model=Status, responses=ERRORS)
@@ -87,10 +87,13 @@ def delete(escrow_id: str, request: Request, authorization: str = Header("")):
     return Response(status_code=204)
 
 
-def _create(state, sealed, source, host, user, version):
-    with state.sessions() as session:
-        return service.create(session, sealed, state.settings, source, host=_clean(host),
-                              username=_clean(user), client_version=_clean(version))
+async def store(state, sealed, source, **fields):
+    """Commit a new escrow (group commit); return (row, claim_token, upload_token)."""
+    row, audit_row, claim_token, upload_token = service.new_upload(
+        sealed, state.settings, source, **fields)
+    await asyncio.wrap_future(state.writer.submit(row, audit_row))
+    state.verifier_wakeup.set()
+    return row, claim_token, upload_token
 
 
 async def read_bounded(request, limit):

@@ -37,24 +37,28 @@ def check_sealed(sealed, key):
                        422, "wrong-recipient")
 
 
-def create(session, sealed, settings, source, host="", username="", client_version="",
-           legacy_md5=None, claim_token=None):
-    """Store an upload; return (escrow, claim_token, upload_token). Commits."""
+def new_upload(sealed, settings, source, host="", username="", client_version="",
+               legacy_md5=None, claim_token=None):
+    """The rows of a new escrow and its audit event, and the two tokens to hand out.
+
+    Returns (escrow_row, audit_row, claim_token, upload_token); the caller
+    commits the rows (through the GroupWriter) before it answers.
+    """
     claim_token = claim_token or secrets.token_urlsafe(24)  # 192 bits (S5)
     upload_token = secrets.token_urlsafe(24)
     now = utcnow()
-    escrow = Escrow(
+    escrow_row = dict(
         id=uuid.uuid4().hex, created_at=now, sealed=sealed,
         sha256=hashlib.sha256(sealed).hexdigest(), size=len(sealed),
         host=host, username=username, client_version=client_version,
         claim_token_hash=token_hash(claim_token), upload_token_hash=token_hash(upload_token),
         claim_expires_at=now + dt.timedelta(seconds=settings.claim_window_seconds),
-        verification=PENDING, legacy_md5=legacy_md5)
-    session.add(escrow)
-    audit.record(session, "upload", "uploader", escrow.id, source, host=host, user=username,
-                 sha256=escrow.sha256)
-    session.commit()
-    return escrow, claim_token, upload_token
+        claimed_at=None, owner_issuer=None, owner_subject=None, owner_display=None,
+        owner_email=None, verification=PENDING, verification_error=None,
+        verification_lease_until=None, key_signature=None, legacy_md5=legacy_md5)
+    audit_row = audit.row("upload", "uploader", escrow_row["id"], source, host=host,
+                          user=username, sha256=escrow_row["sha256"])
+    return escrow_row, audit_row, claim_token, upload_token
 
 
 def by_upload_token(session, escrow_id, upload_token):

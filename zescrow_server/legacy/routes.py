@@ -18,7 +18,7 @@ from pam_zescrow import openpgp
 
 from ..errors import ApiError
 from ..escrows import service
-from ..escrows.routes import ERRORS, client_address
+from ..escrows.routes import ERRORS, client_address, store
 from ..keys.service import KeyError_
 
 router = APIRouter(tags=["legacy"])
@@ -47,13 +47,7 @@ async def deposit(request: Request, payload: str = Form(..., max_length=200_000)
                        422, "undecryptable")
     md5 = hashlib.md5(archive).hexdigest()
     token = "%s-%s" % (md5, secrets.token_urlsafe(24))
-    await run_in_threadpool(_create, state, binary, client_address(request), md5, token)
-    state.verifier_wakeup.set()
+    await store(state, binary, client_address(request), client_version="2012",
+                legacy_md5=md5, claim_token=token)
     url = "%s/claim/index.html?token=%s" % (state.settings.public_url.rstrip("/"), token)
     return PlainTextResponse(url + "\n")
-
-
-def _create(state, sealed, source, md5, token):
-    with state.sessions() as session:
-        return service.create(session, sealed, state.settings, source, client_version="2012",
-                              legacy_md5=md5, claim_token=token)
