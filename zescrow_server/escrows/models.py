@@ -43,7 +43,7 @@ class Escrow(Base):
 
     __table_args__ = (
         Index("ix_escrows_owner", "owner_issuer", "owner_subject"),
-        Index("ix_escrows_verification", "verification"),
+        Index("ix_escrows_verification_created", "verification", "created_at"),
         Index("ix_escrows_claim_expires_at", "claim_expires_at"),
     )
 
