@@ -102,7 +102,8 @@ def _escrow_detached(user, setup, password, enrolment, user_dir, log):
 
         prepared = pipeline.prepare_setup(setup, password)
         entry = pipeline.escrow(prepared, enrolment.key_file, enrolment.fingerprint,
-                                os.path.join(user_dir, defaults.SPOOL_DIRNAME), user.name)
+                                os.path.join(user_dir, defaults.SPOOL_DIRNAME), user.name,
+                                server_url=enrolment.url)
         _record(state_path, last_spooled={k: entry.meta.get(k) for k in (
             "archive", "setup_digest", "key_signature", "sha256", "created")}, last_error=None)
         log.info("user %s: sealed and spooled %s (key signature %s) in %.2f s"
@@ -126,12 +127,7 @@ def _record(state_path, **changes):
     if os.geteuid() == 0:  # never leave a root-owned state file in the user's folder
         return
     try:
-        current = state.load(state_path)
-    except ZescrowError:
-        current = {}
-    current.update(changes)
-    try:
-        state.save(state_path, current)
+        state.update(state_path, lambda current: current.update(changes))
     except OSError:
         pass  # the spool and the log still say what happened
 

@@ -33,7 +33,7 @@ def prepare_setup(setup, login_password):
     return Prepared(setup, verified, archive)
 
 
-def escrow(prepared, key_path, fingerprint, spool_dir, user, host=None):
+def escrow(prepared, key_path, fingerprint, spool_dir, user, host=None, server_url=""):
     # Imported here: inspect never seals, and these pull in subprocess,
     # socket and tempfile, which it would pay for at every start.
     from . import seal, spool
@@ -41,4 +41,6 @@ def escrow(prepared, key_path, fingerprint, spool_dir, user, host=None):
     sealed = seal.seal(prepared.archive.data, key_path, fingerprint)
     meta = spool.metadata(user, sealed, prepared.verified, prepared.setup.setup_digest(),
                           host=host)
+    # The archive can go only to the server whose key sealed it.
+    meta.update(server_url=server_url, fingerprint=seal.normalize_fingerprint(fingerprint))
     return spool.put(spool_dir, sealed, meta)

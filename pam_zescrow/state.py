@@ -49,6 +49,29 @@ def load(path):
     return state
 
 
+def update(path, change):
+    """Read, change and write state.json under a lock (the hook and zescrowd both write it).
+
+    `change(state)` edits the dict in place. The lock is a separate file, so
+    that it never delays the hook's own escrow lock.
+    """
+    import fcntl
+
+    fd = os.open(path + ".lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
+                 defaults.PRIVATE_FILE_MODE)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            current = load(path)
+        except StateCorrupt:
+            current = {"version": VERSION}  # replaced by a good one; the log says why
+        change(current)
+        save(path, current)
+        return current
+    finally:
+        os.close(fd)
+
+
 def save(path, state):
     state = dict(state, version=VERSION)
     atomic_write(path, json.dumps(state, indent=2, sort_keys=True).encode() + b"\n",

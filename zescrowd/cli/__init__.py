@@ -14,9 +14,9 @@ from pam_zescrow import __version__
 from pam_zescrow.errors import ZescrowError
 from pam_zescrow.secret import RedactingFilter
 
-from . import inspect
+from . import claim, inspect, retry, setup, status
 
-COMMANDS = [inspect.command]
+COMMANDS = [status.command, setup.command, inspect.command, claim.command, retry.command]
 
 
 def build_parser():

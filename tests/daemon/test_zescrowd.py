@@ -1,0 +1,177 @@
+"""zescrowd: upload, record, retry, refuse, notify, click through — against real parts."""
+
+import json
+import os
+import socket
+import subprocess
+import tempfile
+import time
+
+from tests.common.servers import ZescrowServer, free_port
+from tests.daemon.conftest import FakeFaultyServer, finish, wait_for
+
+
+def test_uploads_records_and_deletes_then_exits(client, escrow_server):
+    entry = client.spool_archive()
+    code, out = finish(client.zescrowd("--no-notify"))
+    assert code == 0, out
+    assert "zescrowd starting" in out and "zescrowd idle, exiting" in out
+    record = client.state()["escrowed"]
+    assert record["claim_url"].startswith(escrow_server.url + "/claim/")
+    assert record["sha256"] == entry.meta["sha256"] and record["state"] == "unclaimed"
+    assert client.spooled() == [] and not os.path.exists(entry.sealed_path)
+    assert record["claim_url"] in out  # headless: the URL is in the log and in status
+
+
+def test_server_down_at_first_then_up(client, key_home, tls_dir, server_pub):
+    port = free_port()
+    client.url = "https://127.0.0.1:%d" % port
+    client.conf.write_text(client.conf.read_text().replace(
+        client.conf.read_text().split("url = ")[1].split("\n")[0], client.url))
+    client.spool_archive()
+    proc = client.zescrowd("--no-notify")
+    wait_for(lambda: (client.state().get("last_error") or {}).get("code") ==
+             "server-unreachable", what="a recorded failure")
+    assert "connection refused" in client.state()["last_error"]["message"]
+    assert len(client.spooled()) == 1  # kept
+    server = ZescrowServer(port, key_home, tls_dir, rate_limit_per_minute=0)
+    try:
+        code, out = finish(proc, timeout=60)
+        assert code == 0, out
+        assert client.spooled() == [] and client.state()["escrowed"]["id"]
+        assert "retry" in out
+    finally:
+        server.close()
+
+
+def test_a_server_answering_500s_is_retried_and_the_archive_kept(client, tls_dir, server_pub):
+    fake = FakeFaultyServer(tls_dir, server_pub[1], "500")
+    try:
+        client.url = fake.url
+        client.conf.write_text(client.conf.read_text().replace(
+            client.conf.read_text().split("url = ")[1].split("\n")[0], fake.url))
+        client.spool_archive()
+        proc = client.zescrowd("--no-notify")
+        wait_for(lambda: fake.posts >= 3, what="three attempts")
+        proc.kill()
+        proc.communicate()
+        err = client.state()["last_error"]
+        assert err["code"] == "server-error" and "the disk is on fire" in err["message"]
+        assert err["next_retry_at"] and len(client.spooled()) == 1
+        status = client.zescrowctl("status", "--offline")
+        assert "failed (HTTP 500): the disk is on fire" in status.stdout
+        assert "next retry" in status.stdout
+    finally:
+        fake.close()
+
+
+def test_a_wrong_sha256_in_the_answer_is_a_failure_and_retried(client, tls_dir, server_pub):
+    fake = FakeFaultyServer(tls_dir, server_pub[1], "lie")
+    try:
+        client.conf.write_text(client.conf.read_text().replace(client.url, fake.url))
+        client.url = fake.url
+        client.spool_archive()
+        proc = client.zescrowd("--no-notify")
+        wait_for(lambda: fake.posts >= 2, what="a retry")
+        proc.kill()
+        proc.communicate()
+        err = client.state()["last_error"]
+        assert err["code"] == "checksum-mismatch" and "did not receive what was sent" in \
+            err["message"]
+        assert "escrowed" not in client.state() and len(client.spooled()) == 1
+    finally:
+        fake.close()
+
+
+def test_tls_with_an_unknown_ca_names_the_cause_and_the_fix(client):
+    text = client.conf.read_text()
+    client.conf.write_text("\n".join(l for l in text.splitlines() if not l.startswith("ca_file")))
+    client.spool_archive()
+    proc = client.zescrowd("--no-notify")
+    wait_for(lambda: client.state().get("last_error"), what="a failure")
+    proc.kill()
+    proc.communicate()
+    err = client.state()["last_error"]
+    assert err["code"] == "tls-failed"
+    assert "certificate verify failed for 127.0.0.1" in err["message"]
+    assert "self-signed certificate" in err["message"] and "ca_file" in err["hint"]
+    assert len(client.spooled()) == 1
+
+
+def test_a_changed_server_key_is_refused_and_not_retried(client, other_key):
+    # The archive was sealed for a key whose fingerprint the server no longer publishes.
+    client.spool_archive(seal_fingerprint=other_key.fingerprint, key_file=other_key.public_path)
+    code, out = finish(client.zescrowd("--no-notify"))
+    assert code == 0, out  # nothing it can do: it stops, the archive waits
+    err = client.state()["last_error"]
+    assert err["code"] == "server-key-changed" and other_key.fingerprint in err["message"]
+    assert "zescrowctl setup" in err["hint"] and len(client.spooled()) == 1
+    assert list(client.state()["uploads"].values())[0]["permanent"] is True
+
+
+def test_sd_notify_ready_status_stopping(client):
+    client.spool_archive()
+    sock_path = os.path.join(tempfile.mkdtemp(), "notify")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(sock_path)
+    sock.settimeout(30)
+    try:
+        code, out = finish(client.zescrowd("--no-notify", env={"NOTIFY_SOCKET": sock_path}))
+        assert code == 0, out
+        messages = []
+        sock.settimeout(0.5)
+        while True:
+            try:
+                messages.append(sock.recv(4096).decode())
+            except socket.timeout:
+                break
+    finally:
+        sock.close()
+    assert messages[0] == "READY=1" and messages[-1] == "STOPPING=1"
+    assert any(m.startswith("STATUS=uploading") for m in messages)
+
+
+def test_the_notification_shows_and_its_click_opens_the_claim_url(client, desktop, escrow_server):
+    recorder = client.base / "bin"
+    recorder.mkdir()
+    opened = client.base / "opened"
+    (recorder / "xdg-open").write_text("#!/bin/sh\necho \"$1\" >> %s\n" % opened)
+    os.chmod(recorder / "xdg-open", 0o755)
+    client.spool_archive()
+    env = dict(desktop.env, PATH="%s:%s" % (recorder, os.environ["PATH"]))
+    started = time.monotonic()
+    proc = client.zescrowd("--follow-seconds", "3", "--poll-seconds", "0.5", env=env)
+    wait_for(lambda: desktop.displayed() == 1, what="the notification on dunst")
+    shown_after = time.monotonic() - started
+    url = client.state()["escrowed"]["claim_url"]
+    assert desktop.dunstctl("action", "0").returncode == 0  # a click on it
+    wait_for(lambda: opened.exists() and url in opened.read_text(), what="xdg-open")
+    code, out = finish(proc)
+    assert code == 0, out
+    assert "opening the claim URL" in out and client.state()["escrowed"].get("clicked_at")
+    # While following, it asked the server: the escrow is verified by now.
+    assert client.state()["escrowed"]["verification"] in ("verified", "pending")
+    assert shown_after < 10
+
+
+def test_systemd_analyze_verify_accepts_the_units(tmp_path):
+    import shutil
+    import sys
+
+    from tests.conftest import ROOT, require
+
+    require(shutil.which("systemd-analyze"), "systemd-analyze is not installed")
+    units = tmp_path / "units"
+    units.mkdir()
+    zescrowd = os.path.join(os.path.dirname(sys.executable), "zescrowd")
+    for name in ("zescrowd.service", "zescrowd.path", "zescrowd.timer"):
+        text = (ROOT / "systemd" / name).read_text().replace("/usr/bin/zescrowd", zescrowd)
+        (units / name).write_text(text)
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700)
+    proc = subprocess.run(["systemd-analyze", "verify", "--user"] + [
+        str(units / n) for n in ("zescrowd.service", "zescrowd.path", "zescrowd.timer")],
+        capture_output=True, text=True, env=dict(os.environ, XDG_RUNTIME_DIR=str(runtime)))
+    problems = [l for l in (proc.stdout + proc.stderr).splitlines()
+                if "zescrowd" in l and "Failed to" not in l]
+    assert proc.returncode == 0 and problems == [], proc.stdout + proc.stderr

@@ -1,0 +1,31 @@
+"""zescrowctl claim: open the claim URL of the last escrow again."""
+
+import subprocess
+
+from pam_zescrow import state
+
+from ..config import ClientConfig
+from ..errors import NoEscrow
+from .command import Command
+
+
+def run(args, out):
+    record = state.load(ClientConfig().state_path).get("escrowed")
+    if not record:
+        raise NoEscrow()
+    if record.get("state") == "claimed":
+        out.write("Already claimed (%s). Your backups are listed at %s/\n" % (
+            record.get("claimed_at"), record["server_url"]))
+        return 0
+    out.write("Claim it at: %s\n" % record["claim_url"])
+    if not args.print_only:
+        subprocess.Popen(["xdg-open", record["claim_url"]], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    return 0
+
+
+def add_arguments(parser):
+    parser.add_argument("--print-only", action="store_true", help="do not open a browser")
+
+
+command = Command("claim", "open the claim link of the last escrow again", add_arguments, run)

@@ -1,0 +1,132 @@
+"""zescrowctl status: where things stand, in plain words (or --format json for scripts)."""
+
+import json
+import subprocess
+import time
+
+from pam_zescrow import spool, state
+
+from ..config import ClientConfig
+from .command import Command
+
+
+def run(args, out):
+    cfg = ClientConfig()
+    report = collect(cfg, refresh=not args.offline)
+    out.write(json.dumps(report, indent=2, sort_keys=True) + "\n" if args.format == "json"
+              else as_text(report))
+    return 0
+
+
+def collect(cfg, refresh=True):
+    current = state.load(cfg.state_path)
+    record = current.get("escrowed")
+    if record and refresh and record.get("state") == "unclaimed":
+        record = _refresh(cfg, record) or record
+    uploads = current.get("uploads", {})
+    pending = [{"archive": e.name, "created": (e.meta or {}).get("created"),
+                "attempts": uploads.get(e.name, {}).get("attempts", 0),
+                "waiting_for_you": bool(uploads.get(e.name, {}).get("permanent"))}
+               for e in spool.pending(cfg.spool_dir)]
+    return {"server": cfg.url or None, "fingerprint": cfg.fingerprint or None,
+            "config": cfg.source if cfg.enrolled else None,
+            "escrow": _public(record), "pending": pending,
+            "last_error": current.get("last_error"), "daemon": _daemon_state()}
+
+
+def _refresh(cfg, record):
+    from pam_zescrow.errors import ZescrowError
+
+    from .. import upload
+
+    try:
+        answer = upload.status(cfg, record)
+    except ZescrowError:
+        return None  # offline: show what we knew
+    changes = {"state": answer["state"], "verification": answer["verification"],
+               "verification_error": answer.get("verification_error"),
+               "claimed_at": answer.get("claimed_at")}
+    state.update(cfg.state_path, lambda s: s.get("escrowed", {}).update(changes))
+    return dict(record, **changes)
+
+
+def _public(record):
+    if not record:
+        return None
+    keep = ("id", "at", "sha256", "key_signature", "state", "claim_url", "claim_expires_at",
+            "claimed_at", "verification", "verification_error", "server_url")
+    return {k: record.get(k) for k in keep}
+
+
+def _daemon_state():
+    try:
+        proc = subprocess.run(["systemctl", "--user", "is-active", "zescrowd.service"],
+                              capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    word = proc.stdout.strip()
+    return word if word in ("active", "inactive", "activating", "failed") else "unknown"
+
+
+def as_text(r):
+    lines = []
+    if r["server"]:
+        lines.append("Server:      %s (key %s)" % (r["server"], _spaced(r["fingerprint"])))
+    else:
+        lines.append("Server:      none set up — choose one with: zescrowctl setup SERVER_URL")
+    e = r["escrow"]
+    if not e:
+        lines.append("Escrow:      nothing escrowed yet (it happens at your next login)")
+    else:
+        lines.append("Escrow:      %s, sha256 %s…, key signature %s" % (
+            e["at"], (e["sha256"] or "")[:16], e["key_signature"]))
+        check = {"verified": "the server checked it: it opens your data",
+                 "failed": "FAILED: %s" % e.get("verification_error"),
+                 "pending": "the server is still checking it"}.get(e["verification"], "?")
+        lines.append("Check:       %s" % check)
+        if e["state"] == "unclaimed":
+            lines.append("Claim:       not claimed yet — %s left: %s" % (
+                _left(e["claim_expires_at"]), e["claim_url"]))
+        elif e["state"] == "claimed":
+            lines.append("Claim:       claimed on %s" % e.get("claimed_at"))
+        else:
+            lines.append("Claim:       the claim window is over; it will be escrowed again")
+    for p in r["pending"]:
+        how = "waiting for you (see the error)" if p["waiting_for_you"] else (
+            "%d attempts so far" % p["attempts"])
+        lines.append("Pending:     %s (made %s), %s" % (p["archive"], p["created"], how))
+    err = r["last_error"]
+    if err:
+        lines.append("Last error:  %s" % err.get("message"))
+        lines.append("             what to do: %s" % err.get("hint"))
+        if err.get("next_retry_at"):
+            lines.append("             next retry: %s" % err["next_retry_at"])
+    lines.append("Daemon:      %s" % {"active": "running", "inactive": "not running (it "
+                                      "starts when there is something to upload)"}.get(
+        r["daemon"], r["daemon"]))
+    return "\n".join(lines) + "\n"
+
+
+def _spaced(fpr):
+    return " ".join(fpr[i:i + 4] for i in range(0, len(fpr or ""), 4))
+
+
+def _left(iso):
+    import calendar
+
+    try:
+        seconds = calendar.timegm(time.strptime(iso, "%Y-%m-%dT%H:%M:%SZ")) - time.time()
+    except (TypeError, ValueError):
+        return "?"
+    if seconds <= 0:
+        return "no time"
+    return "%dh %02dm" % (seconds // 3600, seconds % 3600 // 60)
+
+
+def add_arguments(parser):
+    parser.add_argument("--offline", action="store_true",
+                        help="do not ask the server for the claim state")
+
+
+command = Command("status", "show the escrow, its claim, and anything pending or failed",
+                  add_arguments, run)
