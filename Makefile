@@ -19,7 +19,7 @@ PIP_PACKAGES := pytest hypothesis python-pam \
 	jinja2 httpx itsdangerous python-multipart cryptography \
 	schemathesis aiosmtpd playwright
 
-.PHONY: all deps venv test demo bench docs clean
+.PHONY: all deps venv test demo bench docs gallery clean
 
 all: test
 
@@ -60,6 +60,11 @@ bench: venv
 
 docs: venv
 	$(VPY) tools/errorlist.py > docs/errors.md
+
+gallery: venv
+	ZESCROW_TESTONLY_GALLERY=/tmp/zescrow-gallery.json $(VPY) -m pytest -q \
+	  tests/daemon/test_zescrowctl.py -k every_state
+	$(VPY) tools/gallery.py /tmp/zescrow-gallery.json > docs/zescrowctl.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info

@@ -43,7 +43,7 @@ def require(condition, reason):
 def clean_env(monkeypatch, tmp_path):
     """No ZESCROW_* setting from the developer's shell leaks into a test."""
     for name in list(os.environ):
-        if name.startswith("ZESCROW_") and name != "ZESCROW_TESTONLY_REQUIRE_ALL":
+        if name.startswith("ZESCROW_") and not name.startswith("ZESCROW_TESTONLY_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("HOME", str(tmp_path / "home-of-test"))
     yield

@@ -37,7 +37,13 @@ class ClientConfig:
 
     @property
     def user_dir(self):
-        return os.path.join(self.state_root, self.user)
+        # The PAM hook's folder when there is one (or an override); a user
+        # who escrows by hand, without the hook, keeps state in their home.
+        system = os.path.join(self.state_root, self.user)
+        if self.state_root != defaults.STATE_ROOT or os.path.isdir(system):
+            return system
+        return os.path.join(os.environ.get("XDG_STATE_HOME") or os.path.expanduser(
+            "~/.local/state"), "zescrow")
 
     @property
     def spool_dir(self):

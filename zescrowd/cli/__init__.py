@@ -14,9 +14,10 @@ from pam_zescrow import __version__
 from pam_zescrow.errors import ZescrowError
 from pam_zescrow.secret import RedactingFilter
 
-from . import claim, inspect, retry, setup, status
+from . import claim, escrow, inspect, recover, retry, setup, status
 
-COMMANDS = [status.command, setup.command, inspect.command, claim.command, retry.command]
+COMMANDS = [status.command, setup.command, escrow.command, inspect.command, claim.command,
+            retry.command, recover.command]
 
 
 def build_parser():

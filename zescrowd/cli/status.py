@@ -93,7 +93,7 @@ def as_text(r):
             lines.append("Claim:       the claim window is over; it will be escrowed again")
     for p in r["pending"]:
         how = "waiting for you (see the error)" if p["waiting_for_you"] else (
-            "%d attempts so far" % p["attempts"])
+            "%d attempt%s so far" % (p["attempts"], "" if p["attempts"] == 1 else "s"))
         lines.append("Pending:     %s (made %s), %s" % (p["archive"], p["created"], how))
     err = r["last_error"]
     if err:

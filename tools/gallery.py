@@ -1,0 +1,39 @@
+#!/usr/bin/env python3
+"""Write docs/zescrowctl.md from the status outputs a real test run recorded (make gallery)."""
+
+import json
+import sys
+
+HEAD = """# zescrowctl
+
+`zescrowctl COMMAND --help` describes every option; exit codes are in
+[errors.md](errors.md).
+
+| command | what |
+|---|---|
+| `status [--offline] [--format json]` | the server and pinned key, the last escrow (time, checksum, key signature), whether the server verified it, its claim (URL and time left, or when it was claimed), pending archives, the last error with its cause, next step and next retry, whether zescrowd runs |
+| `setup SERVER_URL [--fingerprint FPR] [--ca-file PEM] [--system] [--yes]` | fetch the server's key, check and show its fingerprint, pin it (asks unless given) in `~/.config/zescrow/` or, with `--system`, `/etc/zescrow/` |
+| `escrow [--ecryptfs-dir DIR] [--password-fd N] [--open]` | the 2012 flow by hand: type the LOGIN password, upload now, print the claim URL |
+| `inspect [--ecryptfs-dir DIR] [--password-fd N]` | what exactly would be escrowed, without sending anything |
+| `claim [--print-only]` | open the claim URL of the last escrow again |
+| `retry` | upload what waits in the spool now, including archives the server refused |
+| `recover ARCHIVE [--ecryptfs-dir DIR] [--show-passphrase] [--rewrap FILE]` | check a downloaded escrow, and get the data back with `ecryptfs-recover-private` |
+
+## `zescrowctl status`, state by state
+
+Copied from a real run (`make gallery`: the test
+`tests/daemon/test_zescrowctl.py::test_status_in_every_state` against the real
+server, the claim made in Chromium through the OIDC provider).
+"""
+
+
+def main(path):
+    gallery = json.load(open(path))
+    parts = [HEAD]
+    for title, output in gallery:
+        parts.append("\n### %s\n\n```\n$ zescrowctl status\n%s```\n" % (title, output))
+    sys.stdout.write("".join(parts))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

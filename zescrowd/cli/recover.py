@@ -1,0 +1,100 @@
+"""zescrowctl recover ARCHIVE: check a downloaded escrow and walk through getting the data back.
+
+The archive is what the server's download gives: the gzip'd tar of
+~/.ecryptfs with unwrapped-passphrase. It is read safely (nothing is
+extracted, S7) and its passphrase verified against its Private.sig. The
+MOUNT passphrase is printed only with --show-passphrase; --rewrap FILE
+writes a new wrapped-passphrase for a new login password instead.
+"""
+
+import os
+
+from pam_zescrow import archive_reader, capture, defaults, ecryptfs_dir, verify
+from pam_zescrow import wrapped_passphrase
+from pam_zescrow.errors import SignatureMismatch, UnreadableFile
+from pam_zescrow.fsutil import atomic_write
+from pam_zescrow.secret import Secret
+
+from .command import Command
+
+
+def run(args, out):
+    try:
+        with open(args.archive, "rb") as f:
+            data = f.read(defaults.MAX_ARCHIVE_BYTES * 4)
+    except OSError as err:
+        raise UnreadableFile(path=args.archive, reason=err.strerror) from err
+    setup, raw = archive_reader.read(data, args.archive)
+    with Secret(raw) as passphrase:
+        verified = verify.verify(setup, passphrase)
+        out.write("%s holds a MOUNT passphrase that matches its Private.sig (key signature "
+                  "%s%s).\n" % (args.archive, verified.fekek_sig, ", filename key %s"
+                               % verified.fnek_sig if verified.fnek_sig else ""))
+        if args.ecryptfs_dir:
+            _same_setup(args.ecryptfs_dir, verified, out)
+        if args.rewrap:
+            _rewrap(args, passphrase, out)
+        if args.show_passphrase:
+            out.write("MOUNT passphrase: %s\n" % bytes(passphrase.reveal()).decode(
+                "utf-8", "replace"))
+    out.write(GUIDE % {"sig": verified.fekek_sig})
+    return 0
+
+
+GUIDE = """
+To get your files back (as root, with the encrypted data at hand):
+  1. sudo ecryptfs-recover-private /home/.ecryptfs/USER/.Private
+  2. When it asks "Do you know your LOGIN passphrase?", answer n.
+  3. When it asks for the MOUNT passphrase, give the one in this archive
+     (zescrowctl recover ARCHIVE --show-passphrase prints it).
+  4. It mounts your files read-only under /tmp/ecryptfs.*; copy them out.
+To log in normally again with a new password, write a new wrapped-passphrase:
+  zescrowctl recover ARCHIVE --rewrap ~/.ecryptfs/wrapped-passphrase
+(key signature %(sig)s: the one ecryptfs-recover-private and Private.sig show)
+"""
+
+
+def _same_setup(folder, verified, out):
+    setup = ecryptfs_dir.read(folder) if os.path.exists(
+        os.path.join(folder, defaults.WRAPPED_PASSPHRASE)) else None
+    sigs = verify.expected_signatures(setup) if setup else []
+    if not setup:
+        entry = os.path.join(folder, defaults.PRIVATE_SIG)
+        with open(entry) as f:
+            sigs = f.read().split()
+    if sigs[:1] != [verified.fekek_sig]:
+        raise SignatureMismatch(path=os.path.join(folder, defaults.PRIVATE_SIG), line=1,
+                                expected=sigs[0] if sigs else "nothing",
+                                actual=verified.fekek_sig)
+    out.write("It is the key of %s.\n" % folder)
+
+
+def _rewrap(args, passphrase, out):
+    if args.password_fd is not None:
+        new = capture.read_fd(args.password_fd, "file descriptor %d" % args.password_fd,
+                              strip_newline=True)
+    else:
+        new = capture.prompt_tty("New LOGIN password: ")
+        again = capture.prompt_tty("The same again: ")
+        if not new.equals(again):
+            raise UnreadableFile(path="the terminal", reason="the two passwords differ")
+    with new:
+        data = wrapped_passphrase.wrap(passphrase.reveal(), new.reveal())
+    atomic_write(args.rewrap, data, 0o600)
+    out.write("Wrote %s: your MOUNT passphrase, wrapped with the new password.\n" % args.rewrap)
+
+
+def add_arguments(parser):
+    parser.add_argument("archive", metavar="ARCHIVE", help="the .tar.gz the server gave you")
+    parser.add_argument("--ecryptfs-dir", metavar="DIR",
+                        help="also check that the archive belongs to this eCryptfs folder")
+    parser.add_argument("--show-passphrase", action="store_true",
+                        help="print the MOUNT passphrase (it unlocks all your files)")
+    parser.add_argument("--rewrap", metavar="FILE",
+                        help="write a new wrapped-passphrase for a new login password")
+    parser.add_argument("--password-fd", metavar="N", type=int,
+                        help="with --rewrap: read the new password from file descriptor N")
+
+
+command = Command("recover", "check a downloaded escrow and get your data back",
+                  add_arguments, run)
