@@ -6,22 +6,27 @@ from urllib.parse import urlsplit
 
 from pam_zescrow import __version__
 
+from . import http
+
 from .errors import (ChecksumMismatch, KeyChanged, RateLimited, Refused, ServerFailed,
                      ServerUnreachable, TlsFailed)
 
 TIMEOUT = (10, 30)  # connect, read
 
 
-def server_info(cfg, url):
-    """GET /.well-known/zescrow.json, with the same error classification as an upload."""
-    import requests
-
+def get(cfg, url, path, headers=None):
     try:
-        r = requests.get(url + "/.well-known/zescrow.json", verify=cfg.verify_for(url),
+        r = http.request("GET", url + path, headers=headers, verify=cfg.verify_for(url),
                          timeout=TIMEOUT)
-    except requests.RequestException as err:
+    except http.NetworkError as err:
         raise _network_error(err, cfg, url) from None
     _raise_for_status(r, url)
+    return r
+
+
+def server_info(cfg, url):
+    """GET /.well-known/zescrow.json, with the same error classification as an upload."""
+    r = get(cfg, url, "/.well-known/zescrow.json")
     try:
         return r.json()
     except ValueError:
@@ -39,8 +44,6 @@ def check_key(cfg, url, pinned):
 
 def upload(cfg, entry):
     """POST the sealed archive; return the server's answer (dict) once it checks out."""
-    import requests
-
     url = (entry.meta.get("server_url") or cfg.url).rstrip("/")
     check_key(cfg, url, entry.meta.get("fingerprint") or cfg.fingerprint)
     with open(entry.sealed_path, "rb") as f:
@@ -50,9 +53,9 @@ def upload(cfg, entry):
                "X-Zescrow-User": entry.meta.get("user", ""),
                "X-Zescrow-Client-Version": __version__}
     try:
-        r = requests.post(url + "/api/v1/escrows", data=sealed, headers=headers,
-                          verify=cfg.verify_for(url), timeout=TIMEOUT)
-    except requests.RequestException as err:
+        r = http.request("POST", url + "/api/v1/escrows", body=sealed, headers=headers,
+                         verify=cfg.verify_for(url), timeout=TIMEOUT)
+    except http.NetworkError as err:
         raise _network_error(err, cfg, url) from None
     _raise_for_status(r, url)
     answer = r.json()
@@ -64,17 +67,8 @@ def upload(cfg, entry):
 
 def status(cfg, record):
     """GET /api/v1/escrows/{id} with the upload token."""
-    import requests
-
-    url = record["server_url"]
-    try:
-        r = requests.get("%s/api/v1/escrows/%s" % (url, record["id"]), timeout=TIMEOUT,
-                         headers={"Authorization": "Bearer " + record["upload_token"]},
-                         verify=cfg.verify_for(url))
-    except requests.RequestException as err:
-        raise _network_error(err, cfg, url) from None
-    _raise_for_status(r, url)
-    return r.json()
+    return get(cfg, record["server_url"], "/api/v1/escrows/%s" % record["id"],
+               {"Authorization": "Bearer " + record["upload_token"]}).json()
 
 
 def _raise_for_status(r, url):
@@ -99,24 +93,9 @@ def _server_says(r):
 
 
 def _network_error(err, cfg, url):
-    import requests
-
-    host = _host(url)
-    if isinstance(err, requests.exceptions.SSLError):
-        reason = str(err)
-        for marker in ("certificate verify failed: ", "SSLError("):
-            if marker in reason:
-                reason = reason.split(marker, 1)[1].split(" (_ssl")[0].strip("')\" ")
-                break
-        return TlsFailed(host=host, reason=reason, conf=cfg.source, url=url)
-    reason = type(err).__name__
-    text = str(err)
-    for marker in ("Name or service not known", "Connection refused", "timed out",
-                   "No route to host", "Temporary failure in name resolution"):
-        if marker in text:
-            reason = marker.lower()
-            break
-    return ServerUnreachable(host=host, reason=reason)
+    if err.tls:
+        return TlsFailed(host=_host(url), reason=err.reason, conf=cfg.source, url=url)
+    return ServerUnreachable(host=_host(url), reason=err.reason)
 
 
 def _host(url):

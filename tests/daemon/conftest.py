@@ -142,6 +142,8 @@ class Desktop:
         self.procs.append(subprocess.Popen(["Xvfb", self.display, "-nolisten", "tcp"],
                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                            start_new_session=True))
+        socket_path = "/tmp/.X11-unix/X%s" % self.display[1:]
+        wait_until(lambda: os.path.exists(socket_path), 20, "Xvfb")
         r_addr, w_addr = os.pipe()
         bus = subprocess.Popen(["dbus-daemon", "--session", "--nofork",
                                 "--print-address=%d" % w_addr], pass_fds=(w_addr,),

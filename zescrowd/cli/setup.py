@@ -19,8 +19,6 @@ from .command import Command
 
 
 def run(args, out):
-    import requests
-
     from .. import upload
 
     url = args.server_url.rstrip("/")
@@ -28,11 +26,7 @@ def run(args, out):
     cfg.url, cfg.ca_file = url, args.ca_file
     info = upload.server_info(cfg, url)
     published = seal.normalize_fingerprint(str(info.get("fingerprint", "")))
-    try:
-        key_data = requests.get(url + "/gpg.pub", verify=cfg.verify_for(url),
-                                timeout=upload.TIMEOUT).content
-    except requests.RequestException as err:
-        raise upload._network_error(err, cfg, url) from None
+    key_data = upload.get(cfg, url, "/gpg.pub").content
     _check_key(key_data, published)
     if args.fingerprint and seal.normalize_fingerprint(args.fingerprint) != published:
         raise KeyChanged(host=url, actual=published, expected=args.fingerprint, url=url)
