@@ -4,6 +4,7 @@ the admin commands."""
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 import time
@@ -25,14 +26,18 @@ curl -sf --cacert "$CA" -F "payload=<archive.tgz.asc" "$SERVER/deposit/index.htm
 
 
 def test_the_2012_shell_client_works_unchanged(server, tmp_path):
-    work = tempfile.mkdtemp(prefix="z12-", dir="/tmp")
-    os.makedirs(work + "/g", mode=0o700)
-    prepared = pipeline.prepare(str(make_setup(tmp_path, MOUNT, LOGIN)), LOGIN)
-    with open(work + "/archive.tgz", "wb") as f:
-        f.write(prepared.archive.data)
-    proc = subprocess.run(["bash", "-c", CLIENT_2012], capture_output=True, text=True,
-                          env=dict(os.environ, WORK=work, CA=server.ca, SERVER=server.url))
-    subprocess.run(["gpgconf", "--homedir", work + "/g", "--kill", "all"], capture_output=True)
+    work = tempfile.mkdtemp(prefix="z12-", dir="/tmp")  # short: gpg's socket paths
+    try:
+        os.makedirs(work + "/g", mode=0o700)
+        prepared = pipeline.prepare(str(make_setup(tmp_path, MOUNT, LOGIN)), LOGIN)
+        with open(work + "/archive.tgz", "wb") as f:
+            f.write(prepared.archive.data)
+        proc = subprocess.run(["bash", "-c", CLIENT_2012], capture_output=True, text=True,
+                              env=dict(os.environ, WORK=work, CA=server.ca, SERVER=server.url))
+    finally:
+        subprocess.run(["gpgconf", "--homedir", work + "/g", "--kill", "all"],
+                       capture_output=True)
+        shutil.rmtree(work, ignore_errors=True)
     assert proc.returncode == 0, proc.stderr
     url = proc.stdout.strip()
     assert url.startswith(server.url + "/claim/")
