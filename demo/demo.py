@@ -1,90 +1,154 @@
 #!/usr/bin/env python3
-"""make demo: the part of the escrow story that is built, with the real tools.
+"""make demo: the whole escrow story, end to end, with the real parts, on this machine.
 
-Until the end-to-end issue lands this shows steps 3–7 of the pipeline on a
-throwaway eCryptfs key setup: what `zescrowctl inspect` says, the sealed
-archive in a spool, and what the escrow server will find when it opens
-it. It says plainly what is still to come. Nothing outside a temporary
-folder is touched, and that folder is removed at the end.
+A local escrow server (SQLite, self-signed HTTPS, a local OpenID Connect
+provider) on 127.0.0.1; a throwaway user with a real password and an
+eCryptfs key setup; their login through a real PAM stack with zescrow's
+hook; zescrowd uploading; `zescrowctl status`; the claim and the download in
+headless Chromium; `zescrowctl recover` proving the download unlocks the
+key. Everything it makes is removed at the end, even on failure.
+
+Still to come (issue #6): the same from the Debian packages, through the
+system's own common-auth (pam-auth-update), with the notification on a
+real desktop.
 """
 
-import io
-import json
 import os
-import secrets
 import shutil
 import subprocess
 import sys
-import tarfile
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pam_zescrow import pipeline, verify  # noqa: E402
-from pam_zescrow.secret import Secret  # noqa: E402
-from tests.common.ecryptfs_tools import make_setup, real_add_passphrase  # noqa: E402
-from tests.common.gpgkeys import make_server_key  # noqa: E402
+from tests.common.pam import Machine  # noqa: E402
+from tests.common.servers import OidcProvider, ZescrowServer, free_port  # noqa: E402
+from tests.server.browser import Browser, oidc_login  # noqa: E402
+
+BIN = Path(sys.executable).parent
+PASSWORD = b"demo password"
+MOUNT = b"d3m0d3m0d3m0d3m0d3m0d3m0d3m0d3m0"
 
 
 def say(step, text):
     print("\n\033[1m%s. %s\033[0m" % (step, text), flush=True)
 
 
-def main():
-    work = Path(tempfile.mkdtemp(prefix="zescrow-demo-"))
-    key = None
-    try:
-        login = b"demo-" + secrets.token_hex(4).encode()
-        mount = secrets.token_hex(16).encode()
-        say(1, "A throwaway eCryptfs key setup, made with the real ecryptfs-utils")
-        setup = make_setup(work, mount, login)
-        print("   %s -> %s" % (setup, os.readlink(setup)))
-        print("   wrapped-passphrase by ecryptfs-wrap-passphrase; the kernel keyring "
-              "(ecryptfs-add-passphrase) gives signature %s" % real_add_passphrase(mount))
-        print("   Private.sig: %s" % " ".join((setup / "Private.sig").read_text().split()))
+def show(proc):
+    out = proc.stdout if isinstance(proc.stdout, str) else proc.stdout.decode()
+    if not out.strip():  # zescrowd speaks on stderr (the journal, under systemd)
+        out = proc.stderr if isinstance(proc.stderr, str) else proc.stderr.decode()
+    print("   " + out.strip().replace("\n", "\n   "), flush=True)
+    if proc.returncode != 0:
+        raise SystemExit("demo step failed: " + (proc.stderr if isinstance(proc.stderr, str)
+                                                  else proc.stderr.decode()))
 
-        say(2, "A stand-in escrow server key (gpg); the real server is still to come")
-        key = make_server_key(str(work))
-        print("   pinned fingerprint %s" % key.fingerprint)
 
-        say(3, "zescrowctl inspect: what exactly would be backed up?")
-        zescrowctl = Path(sys.executable).parent / "zescrowctl"
-        subprocess.run([str(zescrowctl), "inspect", "--ecryptfs-dir", str(setup),
-                        "--password-fd", "0"], input=login, check=True)
+class Story:
+    def __init__(self):
+        self.cleanup = []
 
-        say(4, "Unwrap, verify, archive, seal to the pinned key, spool")
-        with Secret(login) as password:
-            prepared = pipeline.prepare(str(setup), password)
-        entry = pipeline.escrow(prepared, key.public_path, key.fingerprint,
-                                str(work / "spool"), "demo")
-        for path in sorted((work / "spool").iterdir()):
-            print("   %s  %d bytes, mode %o" % (path.name, path.stat().st_size,
-                                                path.stat().st_mode & 0o777))
-        print("   metadata: " + json.dumps({k: entry.meta[k] for k in (
-            "user", "host", "created", "sha256", "key_signature")}))
+    def server(self):
+        from zescrow_server import selfsigned
+        from zescrow_server.keys import service
 
-        say(5, "What the escrow server will find when it decrypts the archive")
-        sealed = Path(entry.sealed_path).read_bytes()
-        with tarfile.open(fileobj=io.BytesIO(key.decrypt(sealed)), mode="r:gz") as tar:
-            for member in tar.getmembers():
-                print("   %04o %5d  %s" % (member.mode, member.size, member.name))
-            unwrapped = tar.extractfile(".ecryptfs/unwrapped-passphrase").read().strip()
-        with Secret(unwrapped) as recovered:
-            sig = verify.verify(prepared.setup, recovered).fekek_sig
-        print("   its unwrapped-passphrase matches Private.sig (%s): the backup works" % sig)
+        key_home = tempfile.mkdtemp(prefix="zdk-", dir="/tmp")
+        self.cleanup.append(lambda: (subprocess.run(["gpgconf", "--homedir", key_home, "--kill",
+                                                     "all"]), shutil.rmtree(key_home, True)))
+        service.generate(key_home, "zescrow demo server")
+        tls_dir = tempfile.mkdtemp(prefix="zdt-")
+        self.cleanup.append(lambda: shutil.rmtree(tls_dir, True))
+        selfsigned.make(tls_dir, ["127.0.0.1", "localhost"])
+        port = free_port()
+        oidc = OidcProvider(["https://127.0.0.1:%d/auth/test/callback" % port])
+        self.cleanup.append(oidc.close)
+        server = ZescrowServer(port, key_home, tls_dir, oidc=oidc)
+        self.cleanup.append(server.close)
+        return server, oidc
 
-        say(6, "Still to come")
-        print("   - the PAM hook that does step 4 by itself at login (issue #4)")
-        print("   - the escrow server, the claim through OpenID Connect (issue #3)")
-        print("   - zescrowd: upload, desktop notification, zescrowctl status (issue #5)")
-        print("   - Debian packages and this demo end to end in a browser (issue #6)")
+    def run(self):
+        say(1, "Start a local escrow server: SQLite, self-signed HTTPS, an OpenID Connect provider")
+        server, oidc = self.server()
+        print("   server %s, login provider %s" % (server.url, oidc.issuer))
+
+        say(2, "Enrol this machine: zescrowctl setup, pinning the server's key")
+        machine = Machine()
+        self.cleanup.append(machine.close)
+        env = dict(os.environ, ZESCROW_CONF=str(machine.conf),
+                   ZESCROW_STATE_DIR=str(machine.state_dir))
+        fpr = server.session().get(server.url + "/gpg.fingerprint").text.strip()
+        ca = machine.etc / "ca.pem"  # where every user can read it
+        shutil.copy(server.ca, ca)
+        os.chmod(ca, 0o644)
+        show(subprocess.run([BIN / "zescrowctl", "setup", server.url, "--system",
+                             "--ca-file", str(ca), "--fingerprint", fpr], env=env,
+                            capture_output=True, text=True))
+        os.chmod(machine.conf, 0o644)
+
+        say(3, "A throwaway user with a real password and an eCryptfs key setup")
+        user = machine.add_user(PASSWORD, MOUNT)
+        print("   user %s; ~/.ecryptfs made with the real ecryptfs-utils" % user)
+
+        say(4, "The user logs in through a real PAM stack with zescrow's hook (pamtester)")
+        service = machine.service()
+        show(machine.pamtester(service, user, PASSWORD))
+        machine.wait_for_log("sealed and spooled", "not escrowed:")
+        print("   hook log: " + machine.log().strip().splitlines()[-1])
+
+        say(5, "zescrowd, as the user, uploads the sealed archive")
+        as_user = ["setpriv", "--reuid=%s" % user, "--regid=%s" % user, "--init-groups"]
+        user_env = dict(env, HOME=str(machine.base / user / "home"))
+        show(subprocess.run(as_user + [BIN / "zescrowd", "--no-notify"], env=user_env,
+                            capture_output=True, text=True, timeout=120))
+
+        say(6, "zescrowctl status")
+        status = subprocess.run(as_user + [BIN / "zescrowctl", "status"], env=user_env,
+                                capture_output=True, text=True)
+        show(status)
+        claim_url = [w for w in status.stdout.split() if "/claim/" in w][0]
+
+        say(7, "Claim it in headless Chromium, signing in at the OIDC provider, and download it")
+        browser = Browser(server.ca)
+        self.cleanup.append(browser.close)
+        page = browser.context().new_page()
+        page.goto(claim_url)
+        page.click("#login-test")
+        oidc_login(page, "demo-owner")
+        page.wait_for_selector("#claim")
+        print("   claim page: %s, %s" % (page.inner_text("#host"), page.inner_text("#verification")))
+        page.click("#claim")
+        page.wait_for_selector("#claimed")
+        with page.expect_download() as info:
+            page.click("a[id^=download-]")
+        archive = machine.base / "downloaded.tar.gz"
+        shutil.copy(info.value.path(), archive)
+        print("   downloaded %s (%d bytes)" % (archive.name, archive.stat().st_size))
+
+        say(8, "zescrowctl recover: the download unlocks this user's eCryptfs key")
+        show(subprocess.run([BIN / "zescrowctl", "recover", str(archive), "--ecryptfs-dir",
+                             str(machine.ecryptfs_store(user))], capture_output=True, text=True))
+
+        say(9, "Done; everything is being removed. To try it on a real desktop, see the README.")
         return 0
+
+    def close(self):
+        for undo in reversed(self.cleanup):
+            try:
+                undo()
+            except Exception as err:  # noqa: BLE001 — clean up the rest regardless
+                print("cleanup: %s" % err)
+
+
+def main():
+    if os.geteuid() != 0:
+        raise SystemExit("make demo needs root: it makes a throwaway user and PAM service")
+    story = Story()
+    try:
+        return story.run()
     finally:
-        if key is not None:
-            key.close()
-        shutil.rmtree(work, ignore_errors=True)
+        story.close()
 
 
 if __name__ == "__main__":

@@ -260,6 +260,9 @@ def main(argv=None):
     except ZescrowError as err:
         log.error("zescrowd stopped: %s (%s)", err.text, err.hint_text)
         code = err.exit_code
+    except Exception:  # a bug: the traceback goes to the journal, the archive stays
+        log.exception("zescrowd stopped by an unexpected error (a bug; please report it)")
+        code = 2
     _sd_notify("STOPPING=1")
     log.info("zescrowd idle, exiting")
     return code

@@ -44,7 +44,12 @@ def request(method, url, body=None, headers=None, verify=True, timeout=(10, 30))
     if parts.scheme != "https":
         raise NetworkError("%s is not an https:// URL; zescrow talks to servers over TLS only"
                            % url)
-    context = ssl.create_default_context(cafile=verify if isinstance(verify, str) else None)
+    cafile = verify if isinstance(verify, str) else None
+    try:
+        context = ssl.create_default_context(cafile=cafile)
+    except (OSError, ssl.SSLError) as err:
+        raise NetworkError("cannot use the CA file %s (%s)" % (
+            cafile, getattr(err, "strerror", None) or err), tls=True) from None
     conn = _connection(parts, context, timeout[0])
     try:
         conn.connect()

@@ -175,3 +175,17 @@ def test_systemd_analyze_verify_accepts_the_units(tmp_path):
     problems = [l for l in (proc.stdout + proc.stderr).splitlines()
                 if "zescrowd" in l and "Failed to" not in l]
     assert proc.returncode == 0 and problems == [], proc.stdout + proc.stderr
+
+
+def test_an_unreadable_ca_file_is_a_clear_error_not_a_crash(client, tmp_path):
+    text = client.conf.read_text()
+    client.conf.write_text(text.replace(text.split("ca_file = ")[1].split("\n")[0],
+                                        str(tmp_path / "no-such-ca.pem")))
+    client.spool_archive()
+    proc = client.zescrowd("--no-notify")
+    wait_for(lambda: client.state().get("last_error"), what="a failure")
+    proc.kill()
+    out, _ = proc.communicate()
+    err = client.state()["last_error"]
+    assert err["code"] == "tls-failed" and "cannot use the CA file" in err["message"]
+    assert "Traceback" not in out and len(client.spooled()) == 1
