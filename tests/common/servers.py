@@ -102,7 +102,8 @@ class ZescrowServer:
         os.symlink(key_home, self.data / "gnupg")
         os.symlink(tls_dir, self.data / "tls")
         self.ca = str(Path(tls_dir) / "ca.pem")
-        lines = ['public_url = "%s"' % self.url, 'bind = "127.0.0.1:%d"' % port, "workers = 2"]
+        settings.setdefault("workers", 2)
+        lines = ['public_url = "%s"' % self.url, 'bind = "127.0.0.1:%d"' % port]
         if database_url:
             lines.append('database_url = "%s"' % database_url)
         for name, value in settings.items():
