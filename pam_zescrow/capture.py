@@ -39,6 +39,13 @@ def read_fd(fd, source, strip_newline=False):
     return secret
 
 
+def login_password(password_fd, ecryptfs_path):
+    """The CLI's way: from --password-fd N (one trailing newline dropped), else the terminal."""
+    if password_fd is not None:
+        return read_fd(password_fd, "file descriptor %d" % password_fd, strip_newline=True)
+    return prompt_tty("LOGIN password (to unwrap %s): " % ecryptfs_path)
+
+
 def prompt_tty(prompt):
     """Ask on the controlling terminal with echo off; return a Secret."""
     import termios

@@ -55,6 +55,12 @@ class Client:
         self.user_dir = self.state_dir / getpass.getuser()
         self.spool = self.user_dir / "spool"
 
+    def point_at(self, url):
+        """Enrol this client with another server URL (the same pinned key)."""
+        text = self.conf.read_text()
+        self.conf.write_text(text.replace(text.split("url = ")[1].split("\n")[0], url))
+        self.url = url
+
     def spool_archive(self, seal_fingerprint=None, key_file=None):
         setup = make_setup(Path(tempfile.mkdtemp(dir=self.base)), MOUNT, LOGIN)
         prepared = pipeline.prepare(str(setup), LOGIN)

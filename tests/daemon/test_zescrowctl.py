@@ -88,8 +88,7 @@ def test_status_in_every_state(client, key_home, tls_dir, server_pub, tmp_path):
         return r.stdout
 
     try:
-        client.conf.write_text(client.conf.read_text().replace(client.url, server.url))
-        client.url = server.url
+        client.point_at(server.url)
         assert "nothing escrowed yet" in status("Nothing escrowed yet")
         client.spool_archive()
         assert "Pending:" in status("An archive waits in the spool")

@@ -25,9 +25,7 @@ def test_uploads_records_and_deletes_then_exits(client, escrow_server):
 
 def test_server_down_at_first_then_up(client, key_home, tls_dir, server_pub):
     port = free_port()
-    client.url = "https://127.0.0.1:%d" % port
-    client.conf.write_text(client.conf.read_text().replace(
-        client.conf.read_text().split("url = ")[1].split("\n")[0], client.url))
+    client.point_at("https://127.0.0.1:%d" % port)
     client.spool_archive()
     proc = client.zescrowd("--no-notify")
     wait_for(lambda: (client.state().get("last_error") or {}).get("code") ==
@@ -47,9 +45,7 @@ def test_server_down_at_first_then_up(client, key_home, tls_dir, server_pub):
 def test_a_server_answering_500s_is_retried_and_the_archive_kept(client, tls_dir, server_pub):
     fake = FakeFaultyServer(tls_dir, server_pub[1], "500")
     try:
-        client.url = fake.url
-        client.conf.write_text(client.conf.read_text().replace(
-            client.conf.read_text().split("url = ")[1].split("\n")[0], fake.url))
+        client.point_at(fake.url)
         client.spool_archive()
         proc = client.zescrowd("--no-notify")
         wait_for(lambda: fake.posts >= 3, what="three attempts")
@@ -68,8 +64,7 @@ def test_a_server_answering_500s_is_retried_and_the_archive_kept(client, tls_dir
 def test_a_wrong_sha256_in_the_answer_is_a_failure_and_retried(client, tls_dir, server_pub):
     fake = FakeFaultyServer(tls_dir, server_pub[1], "lie")
     try:
-        client.conf.write_text(client.conf.read_text().replace(client.url, fake.url))
-        client.url = fake.url
+        client.point_at(fake.url)
         client.spool_archive()
         proc = client.zescrowd("--no-notify")
         wait_for(lambda: fake.posts >= 2, what="a retry")

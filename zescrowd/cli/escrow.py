@@ -21,11 +21,7 @@ def run(args, out):
     if not cfg.enrolled:
         raise NotEnrolled(system=cfg.system_path, user=cfg.user_path)
     ecryptfs_path = args.ecryptfs_dir or os.path.expanduser("~/" + defaults.ECRYPTFS_DIRNAME)
-    if args.password_fd is not None:
-        password = capture.read_fd(args.password_fd, "file descriptor %d" % args.password_fd,
-                                   strip_newline=True)
-    else:
-        password = capture.prompt_tty("LOGIN password (to unwrap %s): " % ecryptfs_path)
+    password = capture.login_password(args.password_fd, ecryptfs_path)
     with password:
         prepared = pipeline.prepare(ecryptfs_path, password)
     os.makedirs(cfg.user_dir, mode=defaults.PRIVATE_DIR_MODE, exist_ok=True)

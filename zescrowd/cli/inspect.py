@@ -17,11 +17,7 @@ def run(args, out):
     ecryptfs_path = args.ecryptfs_dir or os.path.expanduser("~/" + defaults.ECRYPTFS_DIRNAME)
     rc_path = args.ecryptfsrc or os.path.join(os.path.dirname(os.path.abspath(ecryptfs_path)),
                                               defaults.ECRYPTFSRC)
-    if args.password_fd is not None:
-        password = capture.read_fd(args.password_fd, "file descriptor %d" % args.password_fd,
-                                   strip_newline=True)
-    else:
-        password = capture.prompt_tty("LOGIN password (to unwrap %s): " % ecryptfs_path)
+    password = capture.login_password(args.password_fd, ecryptfs_path)
     with password:
         prepared = pipeline.prepare(ecryptfs_path, password, rc_path)
     report = describe(prepared)
