@@ -115,6 +115,8 @@ class Daemon:
         attempts = info.get("attempts", 0) + 1
         transient = getattr(err, "transient", False)
         delay = backoff(attempts) if transient else None
+        if "seconds" in err.details:  # 429: the server said how long to wait
+            delay = max(delay, float(err.details["seconds"]) * random.uniform(1.0, 1.2))
         record = {"attempts": attempts, "permanent": not transient,
                   "next_at": time.time() + delay if delay else None,
                   "error": upload.as_record(err)}

@@ -7,6 +7,8 @@ import subprocess
 import tempfile
 import time
 
+import pytest
+
 from tests.common.servers import ZescrowServer, free_port
 from tests.daemon.conftest import FakeFaultyServer, finish, wait_for
 
@@ -184,3 +186,74 @@ def test_an_unreadable_ca_file_is_a_clear_error_not_a_crash(client, tmp_path):
     err = client.state()["last_error"]
     assert err["code"] == "tls-failed" and "cannot use the CA file" in err["message"]
     assert "Traceback" not in out and len(client.spooled()) == 1
+
+
+def test_without_a_notification_server_it_logs_and_leaves_the_url(client):
+    client.spool_archive()  # no DBUS_SESSION_BUS_ADDRESS in client.env: headless, or ssh
+    code, out = finish(client.zescrowd())
+    assert code == 0, out
+    assert "no desktop notifications" in out and "zescrowctl status" in out
+    url = client.state()["escrowed"]["claim_url"]
+    status = json.loads(client.zescrowctl("status", "--json", "--offline").stdout)
+    assert status["escrow"]["claim_url"] == url and status["escrow"]["state"] == "unclaimed"
+
+
+def test_it_reminds_before_the_claim_window_ends(client, desktop):
+    client.spool_archive()
+    finish(client.zescrowd("--no-notify"))
+    path = client.user_dir / "state.json"
+    current = json.loads(path.read_text())
+    soon = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
+    current["escrowed"]["claim_expires_at"] = soon  # one hour left, as the server would say
+    path.write_text(json.dumps(current))
+    proc = client.zescrowd(env=desktop.env)
+    wait_for(lambda: desktop.displayed() == 1, what="the reminder")
+    desktop.dunstctl("close-all")
+    code, out = finish(proc)
+    assert code == 0 and client.state()["escrowed"]["reminded_at"]
+    proc = client.zescrowd(env=desktop.env)  # once is enough
+    code, out = finish(proc)
+    assert code == 0 and desktop.displayed() == 0
+
+
+@pytest.mark.slow
+def test_after_the_click_it_follows_the_claim_and_says_when_it_is_done(
+        client, desktop, key_home, tls_dir):
+    from tests.common.servers import OidcProvider
+    from tests.server.browser import Browser, oidc_login
+
+    port = free_port()
+    oidc = OidcProvider(["https://127.0.0.1:%d/auth/test/callback" % port])
+    server = ZescrowServer(port, key_home, tls_dir, rate_limit_per_minute=0, oidc=oidc)
+    browser = None
+    try:
+        client.point_at(server.url)
+        recorder = client.base / "bin"
+        recorder.mkdir()
+        (recorder / "xdg-open").write_text("#!/bin/sh\nexit 0\n")
+        os.chmod(recorder / "xdg-open", 0o755)
+        client.spool_archive()
+        env = dict(desktop.env, PATH="%s:%s" % (recorder, os.environ["PATH"]))
+        proc = client.zescrowd("--follow-seconds", "120", "--poll-seconds", "0.5", env=env)
+        wait_for(lambda: desktop.displayed() == 1, what="the claim notification")
+        desktop.dunstctl("action", "0")
+        wait_for(lambda: desktop.displayed() == 0, what="the bubble to go")
+        # The user claims in the browser that xdg-open would have opened.
+        browser = Browser(os.path.join(tls_dir, "ca.pem"))
+        page = browser.context().new_page()
+        page.goto(client.state()["escrowed"]["claim_url"])
+        page.click("#login-test")
+        oidc_login(page, "frank")
+        page.wait_for_selector("#claim")
+        page.click("#claim")
+        page.wait_for_selector("#claimed")
+        code, out = finish(proc, timeout=60)
+        assert code == 0, out
+        assert "is claimed" in out and client.state()["escrowed"]["state"] == "claimed"
+        desktop.dunstctl("close-all")  # dunstctl history lists closed notifications only
+        assert "Your key backup is claimed" in desktop.dunstctl("history").stdout
+    finally:
+        if browser:
+            browser.close()
+        server.close()
+        oidc.close()

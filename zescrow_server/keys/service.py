@@ -1,60 +1,65 @@
-"""The server's OpenPGP key: made at init, published, and used to decrypt.
+"""The server's OpenPGP key: made at init, published, and used to decrypt (python-gnupg).
 
 The key lives in the data folder's gpg home (keep its path short: gpg's
 agent socket paths break past about 100 characters). The primary key is
 ed25519 for certification; a cv25519 subkey encrypts. The fingerprint
-clients pin is the primary key's.
+clients pin is the primary key's. It has no passphrase: the data folder's
+permissions (0700, the server's user) protect it, as they protect the
+database, and the server must decrypt without anyone at a keyboard.
 """
 
+import logging
 import os
-import subprocess
 
-GPG_TIMEOUT = 30
+logging.getLogger("gnupg").setLevel(logging.WARNING)  # it logs what it decrypts at DEBUG
 
 
 class KeyError_(Exception):
     pass
 
 
-def _gpg(home, *args, input=None, check=True):
-    proc = subprocess.run(["gpg", "--homedir", home, "--batch", "--yes", "--quiet",
-                           "--no-greeting", "--pinentry-mode", "loopback", "--passphrase", ""]
-                          + list(args), input=input, capture_output=True, timeout=GPG_TIMEOUT)
-    if check and proc.returncode != 0:
-        raise KeyError_("gpg %s failed: %s" % (args[0], proc.stderr.decode("utf-8", "replace")
-                                               .strip().splitlines()[-1:] or "no reason"))
-    return proc
+def _gpg(home):
+    import gnupg
+
+    return gnupg.GPG(gnupghome=home, options=["--no-greeting"])
 
 
 def generate(home, name):
     """Make the server key in `home` (0700); return its fingerprint."""
     os.makedirs(home, mode=0o700, exist_ok=True)
-    _gpg(home, "--quick-gen-key", "%s <zescrow-server@localhost>" % name, "ed25519", "cert",
-         "never")
-    fingerprint = ServerKey(home).fingerprint
-    _gpg(home, "--quick-add-key", fingerprint, "cv25519", "encr", "never")
-    return fingerprint
+    gpg = _gpg(home)
+    spec = gpg.gen_key_input(key_type="EDDSA", key_curve="ed25519", key_usage="cert",
+                             subkey_type="ECDH", subkey_curve="cv25519", subkey_usage="encrypt",
+                             name_real=name, name_email="zescrow-server@localhost",
+                             expire_date=0, no_protection=True)
+    result = gpg.gen_key(spec)
+    if not result.fingerprint:
+        raise KeyError_("gpg could not make the server key: %s" % (result.stderr or "")
+                        .strip().splitlines()[-1:])
+    return result.fingerprint.upper()
 
 
 class ServerKey:
     def __init__(self, home):
         self.home = home
-        listing = _gpg(home, "--with-colons", "--list-secret-keys").stdout.decode()
-        self.fingerprint, self.encryption_key_ids = None, []
-        current = None
-        for line in listing.splitlines():
-            fields = line.split(":")
-            if fields[0] in ("sec", "ssb"):
-                current = fields
-                if fields[0] == "ssb" and "e" in fields[11]:
-                    self.encryption_key_ids.append(fields[4].upper())
-            elif fields[0] == "fpr" and current is not None and current[0] == "sec" \
-                    and self.fingerprint is None:
-                self.fingerprint = fields[9].upper()
-        if not self.fingerprint:
+        if not os.path.isdir(home):
             raise KeyError_("there is no server key in %s: run zescrow-server init" % home)
-        self.public_armored = _gpg(home, "--armor", "--export", self.fingerprint).stdout
+        self.gpg = _gpg(home)
+        keys = self.gpg.list_keys(secret=True)
+        if not keys:
+            raise KeyError_("there is no server key in %s: run zescrow-server init" % home)
+        key = keys[0]
+        self.fingerprint = key["fingerprint"].upper()
+        self.encryption_key_ids = [keyid.upper() for keyid, info in
+                                   (key.get("subkey_info") or {}).items()
+                                   if "e" in (info.get("cap") or "")]
+        self.public_armored = self.gpg.export_keys(self.fingerprint).encode()
 
     def decrypt(self, sealed):
         """The plaintext of a message encrypted to this key, or KeyError_ with gpg's reason."""
-        return _gpg(self.home, "--decrypt", input=sealed).stdout
+        result = self.gpg.decrypt(sealed, always_trust=True)
+        if not result.ok:
+            lines = [l for l in (result.stderr or "").splitlines()
+                     if l.strip() and not l.startswith("[GNUPG:]")]
+            raise KeyError_(result.status or (lines[-1] if lines else "no reason given"))
+        return bytes(result.data)

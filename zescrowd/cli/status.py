@@ -13,7 +13,8 @@ from .command import Command
 def run(args, out):
     cfg = ClientConfig()
     report = collect(cfg, refresh=not args.offline)
-    out.write(json.dumps(report, indent=2, sort_keys=True) + "\n" if args.format == "json"
+    as_json = args.format == "json" or args.json
+    out.write(json.dumps(report, indent=2, sort_keys=True) + "\n" if as_json
               else as_text(report))
     return 0
 
@@ -124,6 +125,7 @@ def _left(iso):
 
 
 def add_arguments(parser):
+    parser.add_argument("--json", action="store_true", help="the same as --format json")
     parser.add_argument("--offline", action="store_true",
                         help="do not ask the server for the claim state")
 
