@@ -43,3 +43,8 @@ GPG_TIMEOUT_SECONDS = 20
 # metadata). The JSON is written last: its presence means the pair is whole.
 SEALED_SUFFIX = ".gpg"
 META_SUFFIX = ".json"
+# A spool name carries the first characters of the setup digest, and
+# USER/escrowed.digest holds the digest of the last acknowledged escrow:
+# what the hook's decide step compares with, without parsing JSON.
+DIGEST_IN_NAME = 16
+ESCROWED_MARKER = "escrowed.digest"

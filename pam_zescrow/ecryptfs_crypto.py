@@ -7,7 +7,6 @@ MOUNT passphrase); one more SHA-512 of it, first 8 bytes in hex, is the
 signature that `Private.sig` and `wrapped-passphrase` store.
 """
 
-import hashlib
 import os
 
 SALT_BYTES = 8
@@ -31,6 +30,8 @@ def derive(salt, passphrase):
     """
     if len(salt) != SALT_BYTES:
         raise ValueError("an eCryptfs salt is %d bytes" % SALT_BYTES)
+    import hashlib  # here: the PAM hook's fast path never derives a key
+
     sha512 = hashlib.sha512
     digest = sha512(bytes(salt) + bytes(passphrase)).digest()
     for _ in range(HASH_ITERATIONS - 1):

@@ -7,8 +7,12 @@ accepted only when it stays inside the folder; devices, sockets and fifos
 are refused, and so is anything over the size bounds.
 """
 
-import hashlib
 import os
+
+try:  # CPython's built-in SHA-256: no OpenSSL load (~2.5 ms) on the hook's fast path
+    from _sha256 import sha256
+except ImportError:  # other interpreters, CPython 3.12+ (_sha2)
+    from hashlib import sha256
 import stat
 from collections import namedtuple
 
@@ -55,7 +59,7 @@ class EcryptfsDir:
         login-password change (ecryptfs-rewrap-passphrase) while the MOUNT
         passphrase — what we escrow — stays the same.
         """
-        h = hashlib.sha256()
+        h = sha256()
         for entry in self.entries:
             if entry.name == defaults.WRAPPED_PASSPHRASE:
                 continue

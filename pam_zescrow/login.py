@@ -11,7 +11,7 @@ import os
 import stat
 import time
 
-from . import config, decide, defaults, ecryptfs_dir, privileges, state
+from . import config, decide, defaults, ecryptfs_dir, privileges
 from .detach import detach
 from .errors import NotAllowed, ZescrowError
 
@@ -35,14 +35,13 @@ def escrow_at_login(user_name, password, opts, log):
                       % (user.name, ecryptfs_path))
             return
     ensure_user_dir(opts["state_dir"], user_dir, user)
-    spool_dir = os.path.join(user_dir, defaults.SPOOL_DIRNAME)
     with privileges.as_user(user):
         lock = _try_lock(user_dir)
         if lock is None:
             log.debug("user %s: an escrow is already under way: nothing to do" % user.name)
             return
         setup = ecryptfs_dir.read(ecryptfs_path, _rc_path(user), trusted_uids={0, user.uid})
-        needed, why = decide.decide(setup, state.load(state.path_in(user_dir)), spool_dir)
+        needed, why = decide.decide(setup, user_dir)
     if not needed:
         log.debug("user %s: %s: nothing to do" % (user.name, why))
         return
@@ -92,6 +91,8 @@ def _escrow_detached(user, setup, password, enrolment, user_dir, log):
 
     from . import hook
 
+    from . import state
+
     _signal.alarm(hook.CHILD_BUDGET_SECONDS)
     started = time.monotonic()
     state_path = state.path_in(user_dir)
@@ -124,6 +125,8 @@ def _escrow_detached(user, setup, password, enrolment, user_dir, log):
 
 
 def _record(state_path, **changes):
+    from . import state
+
     if os.geteuid() == 0:  # never leave a root-owned state file in the user's folder
         return
     try:

@@ -11,7 +11,6 @@ As a second line of defence, every secret is registered with
 `RedactingFilter`, which blanks it out of any log record.
 """
 
-import hmac
 import weakref
 
 _LIVE = weakref.WeakSet()
@@ -47,6 +46,8 @@ class Secret:
         return memoryview(self._buf)
 
     def equals(self, other):
+        import hmac
+
         other_bytes = other._buf if isinstance(other, Secret) else bytes(other)
         return hmac.compare_digest(bytes(self._buf), bytes(other_bytes))
 

@@ -16,6 +16,8 @@ from .errors import SpoolUnwritable
 from .fsutil import atomic_write
 
 META_VERSION = 1
+DIGEST_IN_NAME = defaults.DIGEST_IN_NAME
+ESCROWED_MARKER = defaults.ESCROWED_MARKER
 
 
 SpoolEntry = namedtuple("SpoolEntry", "name sealed_path meta_path meta")
@@ -47,7 +49,9 @@ def put(spool_dir, sealed, meta):
     import secrets
 
     stamp = meta["created"].replace("-", "").replace(":", "")
-    name = "%s-%s" % (stamp, secrets.token_hex(4))
+    # The setup digest in the name lets the PAM hook's decide step see what
+    # waits here from a directory listing, without parsing JSON at login.
+    name = "%s-%s-%s" % (stamp, meta["setup_digest"][:DIGEST_IN_NAME], secrets.token_hex(4))
     sealed_path = os.path.join(spool_dir, name + defaults.SEALED_SUFFIX)
     meta_path = os.path.join(spool_dir, name + defaults.META_SUFFIX)
     meta = dict(meta, archive=os.path.basename(sealed_path))

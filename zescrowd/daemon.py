@@ -20,6 +20,7 @@ import time
 
 from pam_zescrow import spool, state
 from pam_zescrow.errors import ZescrowError
+from pam_zescrow.fsutil import atomic_write
 from pam_zescrow.secret import RedactingFilter
 
 from . import notify, upload
@@ -100,6 +101,9 @@ class Daemon:
             current["last_error"] = None
 
         state.update(self.cfg.state_path, change)
+        if record["setup_digest"]:  # what the PAM hook's decide step compares with
+            atomic_write(os.path.join(self.cfg.user_dir, spool.ESCROWED_MARKER),
+                         record["setup_digest"].encode() + b"\n", 0o600)
         # Only now, with the server's answer recorded, does the archive leave (S8).
         for path in (entry.meta_path, entry.sealed_path):
             try:

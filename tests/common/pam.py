@@ -69,6 +69,12 @@ class Machine:
         subprocess.run(["chown", "-R", "%s:%s" % (name, name), str(home_base)], check=True)
         return name
 
+    @staticmethod
+    def uid(user):
+        import pwd
+
+        return pwd.getpwnam(user).pw_uid
+
     def ecryptfs_store(self, user):
         return self.base / user / "ecryptfs-store" / ".ecryptfs"
 

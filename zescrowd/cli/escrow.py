@@ -6,17 +6,20 @@ opened with --open).
 """
 
 import os
-import subprocess
 
 from pam_zescrow import capture, defaults, pipeline, spool
 
 from ..config import ClientConfig
-from ..daemon import Daemon
 from ..errors import NotEnrolled
 from .command import Command
 
 
 def run(args, out):
+    # Imported here: every zescrowctl start pays for what its module imports.
+    import subprocess
+
+    from ..daemon import Daemon
+
     cfg = ClientConfig()
     if not cfg.enrolled:
         raise NotEnrolled(system=cfg.system_path, user=cfg.user_path)

@@ -3,12 +3,14 @@
 from pam_zescrow import spool, state
 
 from ..config import ClientConfig
-from ..daemon import Daemon
 from .command import Command
-from .status import as_text, collect
 
 
 def run(args, out):
+    # Imported here: every zescrowctl start pays for what its module imports.
+    from ..daemon import Daemon
+    from .status import as_text, collect
+
     cfg = ClientConfig()
 
     def clear(current):

@@ -9,8 +9,7 @@ given, and writes the user's config (or, with --system, the machine's).
 import os
 import sys
 
-from pam_zescrow import defaults, seal
-from pam_zescrow.errors import ServerKeyMismatch
+from pam_zescrow import defaults
 from pam_zescrow.fsutil import atomic_write
 
 from ..config import ClientConfig
@@ -19,6 +18,9 @@ from .command import Command
 
 
 def run(args, out):
+    # Imported here: every zescrowctl start pays for what its module imports.
+    from pam_zescrow import seal
+
     from .. import upload
 
     url = args.server_url.rstrip("/")
@@ -51,12 +53,10 @@ def run(args, out):
 
 
 def _check_key(key_data, published):
+    from pam_zescrow import seal
+
     with seal.gnupg_home() as home:
-        gpg = seal.open_gpg(home)
-        try:
-            seal.import_pinned(gpg, key_data, "the key from /gpg.pub", published)
-        except ServerKeyMismatch:
-            raise
+        seal.import_pinned(seal.open_gpg(home), key_data, "the key from /gpg.pub", published)
 
 
 def _paths(system, cfg):

@@ -1,7 +1,6 @@
 """zescrowctl status: where things stand, in plain words (or --format json for scripts)."""
 
 import json
-import subprocess
 import time
 
 from pam_zescrow import spool, state
@@ -60,6 +59,8 @@ def _public(record):
 
 
 def _daemon_state():
+    import subprocess
+
     try:
         proc = subprocess.run(["systemctl", "--user", "is-active", "zescrowd.service"],
                               capture_output=True, text=True, timeout=5)
