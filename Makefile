@@ -19,7 +19,7 @@ PIP_PACKAGES := pytest hypothesis python-pam \
 	jinja2 httpx itsdangerous python-multipart cryptography \
 	schemathesis aiosmtpd playwright
 
-.PHONY: all deps venv test demo bench docs gallery clean
+.PHONY: all deps venv test demo bench bench-server docs gallery clean
 
 all: test
 
@@ -55,8 +55,14 @@ test: venv
 demo: venv
 	$(VPY) demo/demo.py
 
+# The figures in docs/BENCHMARKS.md; bench/server (about 8 minutes) on its own.
 bench: venv
 	$(VPY) bench/unwrap
+	$(VPY) bench/login
+	$(VPY) bench/daemon
+
+bench-server: venv
+	$(VPY) bench/server
 
 docs: venv
 	$(VPY) tools/errorlist.py > docs/errors.md
