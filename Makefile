@@ -11,7 +11,9 @@ VPY         := $(VENV)/bin/python
 APT_PACKAGES := ecryptfs-utils gnupg keyutils libpam-python pamtester util-linux procps passwd \
 	python3-gnupg python3-pydbus python3-systemd python3-requests \
 	python3-venv python3-pip \
-	chromium libnss3-tools postgresql wrk curl
+	chromium libnss3-tools postgresql wrk curl \
+	dunst xvfb dbus dbus-x11 libnotify-bin xdg-utils systemd \
+	debhelper dh-python python3-all python3-setuptools lintian fakeroot
 # From PyPI, into the venv only: test tools, and the server's stack (which
 # Debian 12 ships too old or not at all: FastAPI, SQLAlchemy 2, Authlib 1.x).
 PIP_PACKAGES := pytest hypothesis python-pam \
