@@ -6,14 +6,18 @@
 PYTHON      := /usr/bin/python3
 VENV        := .venv
 VPY         := $(VENV)/bin/python
-# Debian packages: the real components the tests drive, and the client's
-# runtime dependencies as Debian ships them.
+# Debian packages: the real components the tests drive, the client's runtime
+# dependencies as Debian ships them, and the server's Debian 12 stack (the
+# server tests run on it as well as on the venv's newer one from PyPI).
 APT_PACKAGES := ecryptfs-utils gnupg keyutils libpam-python pamtester util-linux procps passwd \
 	python3-gnupg python3-pydbus python3-systemd python3-requests \
 	python3-venv python3-pip \
 	chromium libnss3-tools postgresql wrk curl \
 	dunst xvfb dbus dbus-x11 libnotify-bin xdg-utils systemd \
-	debhelper dh-python python3-all python3-setuptools lintian fakeroot
+	debhelper dh-python python3-all python3-setuptools lintian fakeroot \
+	python3-fastapi python3-sqlalchemy python3-alembic python3-authlib python3-uvicorn \
+	gunicorn python3-psycopg2 python3-starlette python3-httpx python3-itsdangerous \
+	python3-multipart python3-jinja2 python3-pydantic python3-cryptography
 # From PyPI, into the venv only: test tools, and the server's stack (which
 # Debian 12 ships too old or not at all: FastAPI, SQLAlchemy 2, Authlib 1.x).
 PIP_PACKAGES := pytest hypothesis python-pam \

@@ -1,6 +1,7 @@
 """The escrow server application: FastAPI, one router per domain."""
 
 import contextlib
+import inspect
 import logging
 import os
 import threading
@@ -8,7 +9,6 @@ import threading
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
@@ -23,25 +23,38 @@ from .keys import routes as key_routes
 from .keys.service import ServerKey
 from .legacy import routes as legacy_routes
 from .ratelimit import RateLimiter
+from .templates import Templates
 
 log = logging.getLogger("zescrow.server")
 SESSION_KEY = "session.key"
 
 
 def create_app(settings, run_verifier=True):
-    @contextlib.asynccontextmanager
-    async def lifespan(app):
-        verifier = None
+    verifiers = []
+
+    def start():
         if run_verifier and settings.verify_workers > 0:
-            verifier = Verifier(app.state.sessions, app.state.key, app.state.verifier_wakeup,
-                                settings.verify_workers)
-            verifier.start()
-        yield
-        if verifier is not None:
+            verifiers.append(Verifier(app.state.sessions, app.state.key,
+                                      app.state.verifier_wakeup, settings.verify_workers))
+            verifiers[0].start()
+
+    def stop():
+        for verifier in verifiers:
             verifier.stop()
 
-    app = FastAPI(title="zescrow escrow server", version="1", lifespan=lifespan,
-                  docs_url=None, redoc_url=None)
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        start()
+        yield
+        stop()
+
+    # FastAPI >= 0.93 takes a lifespan; Debian 12's 0.92 only startup/shutdown hooks.
+    if "lifespan" in inspect.signature(FastAPI.__init__).parameters:
+        hooks = {"lifespan": lifespan}
+    else:
+        hooks = {"on_startup": [start], "on_shutdown": [stop]}
+    app = FastAPI(title="zescrow escrow server", version="1", docs_url=None, redoc_url=None,
+                  **hooks)
     state = app.state
     state.settings = settings
     state.engine = db.make_engine(settings.db_url)
@@ -51,8 +64,7 @@ def create_app(settings, run_verifier=True):
     state.verifier_wakeup = threading.Event()
     state.writer = GroupWriter(state.engine, lock_path=settings.path("writer.lock")
                                if settings.db_url.startswith("sqlite") else None)
-    state.templates = Jinja2Templates(directory=os.path.join(os.path.dirname(__file__),
-                                                             "templates"))
+    state.templates = Templates(os.path.join(os.path.dirname(__file__), "templates"))
     state.oauth = auth_routes.make_oauth(settings)
     app.add_middleware(SessionMiddleware, secret_key=_session_secret(settings),
                        session_cookie="zescrow_session", same_site="lax",

@@ -5,23 +5,34 @@ synchronous=FULL so a commit is on disk before we answer 201 (S8), and a
 busy timeout because several server processes share the file.
 """
 
+import sqlalchemy
 from sqlalchemy import create_engine, event
-from sqlalchemy.orm import DeclarativeBase, sessionmaker
+from sqlalchemy.orm import declarative_base, sessionmaker
+from sqlalchemy.pool import QueuePool
 
-
-class Base(DeclarativeBase):
-    pass
+# declarative_base: in SQLAlchemy 1.4 (Debian 12) and, as a legacy form, 2.x.
+Base = declarative_base()
+SQLALCHEMY_2 = int(sqlalchemy.__version__.split(".")[0]) >= 2
 
 
 def make_engine(url):
+    future = {} if SQLALCHEMY_2 else {"future": True}  # 2.0-style API on 1.4
     if url.startswith("sqlite"):
+        # A pool of open connections (1.4 would use none for an SQLite file).
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
-                               pool_size=8, max_overflow=8)
+                               poolclass=QueuePool, pool_size=8, max_overflow=8, **future)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
+    return create_engine(postgres_url(url), pool_size=8, max_overflow=8, pool_pre_ping=True,
+                         **future)
+
+
+def postgres_url(url):
+    """psycopg 3 where SQLAlchemy 2 has its dialect; psycopg2 on 1.4 (Debian 12)."""
     if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://"):]
-    return create_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=True)
+        driver = "psycopg" if SQLALCHEMY_2 else "psycopg2"
+        return "postgresql+%s://%s" % (driver, url[len("postgresql://"):])
+    return url
 
 
 def _sqlite_pragmas(dbapi_conn, _record):
@@ -36,7 +47,8 @@ def _sqlite_pragmas(dbapi_conn, _record):
 
 
 def make_sessionmaker(engine):
-    return sessionmaker(engine, expire_on_commit=False)
+    return sessionmaker(engine, expire_on_commit=False, **({} if SQLALCHEMY_2 else
+                                                           {"future": True}))
 
 
 def migrate(url):

@@ -24,9 +24,20 @@ class _Server(BaseApplication):
         return create_app(self.settings)
 
 
+def _worker_class():
+    # uvicorn moved its gunicorn worker to the uvicorn-worker package; Debian
+    # 12's uvicorn 0.17 still has it built in.
+    try:
+        import uvicorn_worker  # noqa: F401
+
+        return "uvicorn_worker.UvicornWorker"
+    except ImportError:
+        return "uvicorn.workers.UvicornWorker"
+
+
 def serve(settings, workers=None):
     options = {"bind": settings.bind, "workers": workers or settings.workers,
-               "worker_class": "uvicorn_worker.UvicornWorker", "accesslog": None,
+               "worker_class": _worker_class(), "accesslog": None,
                "graceful_timeout": 10, "timeout": 60, "keepalive": 5}
     if not settings.plain_http:
         if not (os.path.exists(settings.cert_file) and os.path.exists(settings.key_file)):

@@ -95,7 +95,11 @@ class OidcProvider:
 class ZescrowServer:
     """`zescrow-server serve` with its own data folder, over HTTPS with the test CA."""
 
-    def __init__(self, port, key_home, tls_dir, database_url=None, oidc=None, **settings):
+    def __init__(self, port, key_home, tls_dir, database_url=None, oidc=None, stack="venv",
+                 **settings):
+        """stack="debian": run on /usr/bin/python3 with Debian 12's own packages
+        (SQLAlchemy 1.4, FastAPI 0.92, Starlette 0.26 ...) instead of the venv."""
+        self.stack = stack
         self.port = port
         self.url = "https://127.0.0.1:%d" % port
         self.data = Path(tempfile.mkdtemp(prefix="zs-"))
@@ -114,7 +118,7 @@ class ZescrowServer:
                       'client_secret = "zescrow-test-secret"']
         (self.data / "zescrow-server.toml").write_text("\n".join(lines) + "\n")
         self.database_url = database_url or "sqlite:///%s" % (self.data / "zescrow.db")
-        subprocess.run([self.cli(), "--data", str(self.data), "init"], check=True,
+        subprocess.run(self.cli() + ["--data", str(self.data), "init"], check=True,
                        capture_output=True)
         self.proc = None
         try:
@@ -123,13 +127,15 @@ class ZescrowServer:
             self.close()
             raise
 
-    @staticmethod
-    def cli():
-        return os.path.join(os.path.dirname(sys.executable), "zescrow-server")
+    def cli(self):
+        if self.stack == "debian":
+            return ["/usr/bin/python3", "-c", "import sys; sys.path.insert(0, %r); "
+                    "from zescrow_server.cli import run; run()" % str(ROOT)]
+        return [os.path.join(os.path.dirname(sys.executable), "zescrow-server")]
 
     def start(self):
         self.log = open(self.data / "serve.log", "ab")
-        self.proc = subprocess.Popen([self.cli(), "--data", str(self.data), "serve"],
+        self.proc = subprocess.Popen(self.cli() + ["--data", str(self.data), "serve"],
                                      stdout=self.log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
         wait_until(lambda: self.session().get(self.url + "/.well-known/zescrow.json",

@@ -16,7 +16,9 @@ from tests.conftest import require
 
 MOUNT = b"8a1f5c2e9d3b7a6f0e4c1b8d2a5f9e3c"
 LOGIN = b"server test login"
-PORTS = [free_port() for _ in range(6)]  # known before the OIDC client is registered
+PORTS = [free_port() for _ in range(10)]  # known before the OIDC client is registered
+# Each server fixture runs on the venv's stack (PyPI) and on Debian 12's own packages.
+BACKENDS = ["sqlite", "postgresql", "debian-sqlite", "debian-postgresql"]
 
 
 @pytest.fixture(scope="session")
@@ -94,28 +96,38 @@ def smtp():
 
 def _server(request, key_home, tls_dir, oidc, ports, name, **settings):
     url = None
-    port = ports[0] if request.param == "sqlite" else ports[1]
-    if request.param == "postgresql":
-        url = request.getfixturevalue("postgres").create_database(name)
+    stack, _, backend = request.param.rpartition("-")
+    port = ports[BACKENDS.index(request.param)]
+    if stack:
+        require(_debian_stack(), "Debian's python3-fastapi/-sqlalchemy/... are not installed")
+    if backend == "postgresql":
+        url = request.getfixturevalue("postgres").create_database(
+            name + ("_" + stack if stack else ""))
     srv = ZescrowServer(port, key_home, tls_dir, database_url=url, oidc=oidc,
-                        rate_limit_per_minute=0, **settings)
-    srv.backend = request.param
+                        stack=stack or "venv", rate_limit_per_minute=0, **settings)
+    srv.backend = backend
     return srv
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def _debian_stack():
+    return subprocess.run(["/usr/bin/python3", "-c", "import fastapi, sqlalchemy, alembic, "
+                           "authlib, uvicorn, gunicorn, psycopg2, multipart"],
+                          capture_output=True).returncode == 0
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
 def server(request, key_home, tls_dir, oidc, smtp):
     """One running server per database, shared by the tests of that database."""
-    srv = _server(request, key_home, tls_dir, oidc, PORTS[0:2], "zescrow_main",
+    srv = _server(request, key_home, tls_dir, oidc, PORTS[0:4], "zescrow_main",
                   download_max_age_seconds=300, smtp_host="127.0.0.1", smtp_port=smtp.port)
     yield srv
     srv.close()
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="session", params=BACKENDS)
 def strict_server(request, key_home, tls_dir, oidc):
     """A server whose downloads need a login from the last 3 seconds."""
-    srv = _server(request, key_home, tls_dir, oidc, PORTS[2:4], "zescrow_strict",
+    srv = _server(request, key_home, tls_dir, oidc, PORTS[4:8], "zescrow_strict",
                   download_max_age_seconds=3)
     yield srv
     srv.close()

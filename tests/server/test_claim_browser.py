@@ -73,7 +73,7 @@ def test_claim_then_download_through_the_oidc_login(server, sealed, browser, smt
         assert time.monotonic() < deadline, "no download notice was mailed"
         time.sleep(0.1)
     events = [json.loads(line) for line in subprocess.run(
-        [server.cli(), "--data", str(server.data), "admin", "export-audit"],
+        server.cli() + ["--data", str(server.data), "admin", "export-audit"],
         capture_output=True, text=True, check=True).stdout.splitlines()]
     mine = [(e["action"], e["actor"]) for e in events if e["escrow_id"] == created["id"]]
     assert mine == [("upload", "uploader"), ("claim", "alice@example.test"),

@@ -54,7 +54,7 @@ def test_legacy_refuses_what_is_not_armored_openpgp(server):
 
 
 def _admin(server, *args):
-    return subprocess.run([server.cli(), "--data", str(server.data), "admin"] + list(args),
+    return subprocess.run(server.cli() + ["--data", str(server.data), "admin"] + list(args),
                           capture_output=True, text=True, check=True).stdout
 
 

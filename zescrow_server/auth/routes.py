@@ -36,14 +36,22 @@ def choose(request: Request, next: str = "/"):
 @router.get("/login/{provider}")
 async def start(request: Request, provider: str, next: str = "/", fresh: int = 0):
     client = _client(request, provider)
-    request.session["next"] = _safe_next(next)
     redirect_uri = "%s/auth/%s/callback" % (request.app.state.settings.public_url.rstrip("/"),
                                             provider)
     extra = {}
     if fresh:  # a download wants a login that just happened, not a remembered one
         extra = {"prompt": "login",
                  "max_age": request.app.state.settings.download_max_age_seconds}
-    return await client.authorize_redirect(request, redirect_uri, **extra)
+    # Authlib 1.2 (Debian 12) stores the OAuth state under the name of the last
+    # key already in the session (a loop variable shadows it), which loses the
+    # state and overwrites that key. With an empty session the loop does not
+    # run: so hand it one, and put the rest back afterwards.
+    kept = {k: v for k, v in request.session.items() if not k.startswith("_state_")}
+    request.session.clear()
+    response = await client.authorize_redirect(request, redirect_uri, **extra)
+    request.session.update(kept)
+    request.session["next"] = _safe_next(next)
+    return response
 
 
 @router.get("/auth/{provider}/callback")

@@ -1,9 +1,13 @@
-"""An escrow: one sealed archive as received, who may claim it, who owns it."""
+"""An escrow: one sealed archive as received, who may claim it, who owns it.
+
+Written with Column(), which SQLAlchemy 1.4 (Debian 12's) and 2.x both
+take, so that the server runs on Debian's packages as well as on a newer
+stack from PyPI.
+"""
 
 import datetime as dt
 
-from sqlalchemy import DateTime, Index, Integer, LargeBinary, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import Column, DateTime, Index, Integer, LargeBinary, String, Text
 
 from ..db import Base
 
@@ -17,29 +21,29 @@ def utcnow():
 class Escrow(Base):
     __tablename__ = "escrows"
 
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
-    sealed: Mapped[bytes] = mapped_column(LargeBinary, comment="the bytes as received (S8)")
-    sha256: Mapped[str] = mapped_column(String(64))
-    size: Mapped[int] = mapped_column(Integer)
-    host: Mapped[str] = mapped_column(String(255), default="")
-    username: Mapped[str] = mapped_column(String(255), default="")
-    client_version: Mapped[str] = mapped_column(String(64), default="")
+    id = Column(String(32), primary_key=True)
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+    sealed = Column(LargeBinary, nullable=False, comment="the bytes as received (S8)")
+    sha256 = Column(String(64), nullable=False)
+    size = Column(Integer, nullable=False)
+    host = Column(String(255), nullable=False, default="")
+    username = Column(String(255), nullable=False, default="")
+    client_version = Column(String(64), nullable=False, default="")
     # Only hashes of the tokens: a database leak must not let anyone claim (S5).
-    claim_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
-    upload_token_hash: Mapped[str] = mapped_column(String(64))
-    claim_expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
-    claimed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
-    owner_issuer: Mapped[str | None] = mapped_column(String(255))
-    owner_subject: Mapped[str | None] = mapped_column(String(255))
-    owner_display: Mapped[str | None] = mapped_column(String(255))
-    owner_email: Mapped[str | None] = mapped_column(String(255))
-    verification: Mapped[str] = mapped_column(String(16), default=PENDING)
-    verification_error: Mapped[str | None] = mapped_column(Text)
-    verification_lease_until: Mapped[dt.datetime | None] = mapped_column(
+    claim_token_hash = Column(String(64), unique=True)
+    upload_token_hash = Column(String(64), nullable=False)
+    claim_expires_at = Column(DateTime, nullable=False)
+    claimed_at = Column(DateTime)
+    owner_issuer = Column(String(255))
+    owner_subject = Column(String(255))
+    owner_display = Column(String(255))
+    owner_email = Column(String(255))
+    verification = Column(String(16), nullable=False, default=PENDING)
+    verification_error = Column(Text)
+    verification_lease_until = Column(
         DateTime, comment="a worker's claim on a running verification; past it, retaken")
-    key_signature: Mapped[str | None] = mapped_column(String(16))
-    legacy_md5: Mapped[str | None] = mapped_column(String(32))
+    key_signature = Column(String(16))
+    legacy_md5 = Column(String(32))
 
     __table_args__ = (
         Index("ix_escrows_owner", "owner_issuer", "owner_subject"),

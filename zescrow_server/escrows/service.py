@@ -96,15 +96,19 @@ def delete_unclaimed(session, escrow, source):
 def claim(session, token, identity, source):
     """Bind the escrow to the identity, once, before expiry. Returns it or None."""
     now = utcnow()
+    escrow_id = session.scalar(select(Escrow.id).where(
+        Escrow.claim_token_hash == token_hash(token)))
+    if escrow_id is None:
+        return None
+    # One conditional UPDATE: of two concurrent claims, exactly one changes the row.
     result = session.execute(
-        update(Escrow).where(and_(Escrow.claim_token_hash == token_hash(token),
+        update(Escrow).where(and_(Escrow.id == escrow_id,
+                                  Escrow.claim_token_hash == token_hash(token),
                                   Escrow.claimed_at.is_(None), Escrow.claim_expires_at > now))
         .values(claimed_at=now, owner_issuer=identity["iss"], owner_subject=identity["sub"],
                 owner_display=identity["display"], owner_email=identity.get("email"),
-                claim_token_hash=None)
-        .returning(Escrow.id))
-    escrow_id = result.scalar()
-    if escrow_id is None:
+                claim_token_hash=None))
+    if result.rowcount != 1:
         session.rollback()
         return None
     audit.record(session, "claim", identity["display"], escrow_id, source,

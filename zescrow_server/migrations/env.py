@@ -1,16 +1,11 @@
 """Alembic environment: the URL comes from the caller (zescrow_server.db.migrate)."""
 
 from alembic import context
-from sqlalchemy import create_engine
-
-from zescrow_server.db import Base
+from zescrow_server.db import Base, make_engine
 from zescrow_server.audit import models as _audit  # noqa: F401 — register the tables
 from zescrow_server.escrows import models as _escrows  # noqa: F401
 
-url = context.config.get_main_option("sqlalchemy.url")
-if url.startswith("postgresql://"):
-    url = "postgresql+psycopg://" + url[len("postgresql://"):]
-engine = create_engine(url)
+engine = make_engine(context.config.get_main_option("sqlalchemy.url"))
 with engine.connect() as connection:
     context.configure(connection=connection, target_metadata=Base.metadata)
     with context.begin_transaction():
