@@ -1,6 +1,7 @@
-"""zescrow-client as a Debian package: it builds, lintian is clean, and it installs,
-registers its PAM profile, escrows at a login through the system's common-auth,
-and goes away again on remove and purge."""
+"""The Debian packages: python3-zescrow, zescrow-client and zescrow-server build with
+debhelper and pybuild, lintian is clean; the client installs, registers its PAM
+profile, escrows at a login through the system's common-auth and goes away again
+on remove and purge; the server installs, initialises as its own user and serves."""
 
 import os
 import shutil
@@ -19,7 +20,7 @@ CLEAN_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"  # pybuild must find Debian's pytho
 
 
 @pytest.fixture(scope="module")
-def deb():
+def debs():
     for tool in ("dpkg-buildpackage", "dh_python3", "lintian"):
         require(shutil.which(tool), tool + " is not installed")
     work = Path(tempfile.mkdtemp(prefix="zescrow-deb-"))
@@ -33,38 +34,59 @@ def deb():
                           capture_output=True, text=True,
                           env=dict(os.environ, PATH=CLEAN_PATH))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    [path] = list(work.glob("zescrow-client_*_all.deb"))
-    yield path
+    found = {p.name.split("_")[0]: p for p in work.glob("*_all.deb")}
+    assert sorted(found) == ["python3-zescrow", "zescrow-client", "zescrow-server"], found
+    yield found
     shutil.rmtree(work, ignore_errors=True)
 
 
-def test_lintian_reports_no_errors_or_warnings(deb):
-    proc = subprocess.run(["lintian", "--tag-display-limit", "0", str(deb)],
+@pytest.fixture(scope="module")
+def deb(debs):
+    return debs["zescrow-client"]
+
+
+def _apt(*args, env=None):
+    return subprocess.run(["apt-get", "-y", "-q"] + list(args), capture_output=True, text=True,
+                          env=dict(os.environ, DEBIAN_FRONTEND="noninteractive", **(env or {})))
+
+
+def test_lintian_reports_no_errors_or_warnings(debs):
+    proc = subprocess.run(["lintian", "--tag-display-limit", "0"] + [str(p) for p in
+                                                                     debs.values()],
                           capture_output=True, text=True)
     tags = [l for l in proc.stdout.splitlines() if l[:2] in ("E:", "W:")]
     assert tags == [], proc.stdout
 
 
-def test_the_package_holds_the_client_and_not_the_server(deb):
-    listing = subprocess.run(["dpkg", "-c", str(deb)], capture_output=True, text=True,
-                             check=True).stdout
-    for path in ("usr/lib/python3/dist-packages/pam_zescrow/hook.py",
-                 "usr/share/pam-configs/zescrow", "usr/lib/systemd/user/zescrowd.service",
+def test_each_package_holds_its_part(debs):
+    def listing(name):
+        return subprocess.run(["dpkg", "-c", str(debs[name])], capture_output=True, text=True,
+                              check=True).stdout
+
+    lib, server = listing("python3-zescrow"), listing("zescrow-server")
+    assert "dist-packages/pam_zescrow/hook.py" in lib and "zescrowd" not in lib
+    for path in ("usr/bin/zescrow-server", "zescrow_server/templates/claim.html",
+                 "zescrow_server/migrations/versions/0001_initial.py",
+                 "lib/systemd/system/zescrow-server.service",
+                 "usr/share/doc/zescrow-server/examples/zescrow-server.toml"):
+        assert path in server, path
+    assert "pam_zescrow" not in server.replace("python3-zescrow", "")
+    client = listing("zescrow-client")
+    for path in ("usr/share/pam-configs/zescrow", "usr/lib/systemd/user/zescrowd.service",
                  "usr/lib/systemd/user/zescrowd.path", "usr/lib/systemd/user/zescrowd.timer",
                  "usr/bin/zescrowctl", "usr/bin/zescrowd", "usr/share/man/man1/zescrowctl.1.gz",
                  "usr/share/man/man8/zescrowd.8.gz", "usr/share/doc/zescrow-client/README.md"):
-        assert "./" + path in listing, path
-    assert "zescrow_server" not in listing and "tests/" not in listing
+        assert "./" + path in client, path
+    assert "zescrow_server" not in client and "tests/" not in client
 
 
-def test_install_registers_the_profile_and_remove_purge_take_it_back(deb):
+def test_install_registers_the_profile_and_remove_purge_take_it_back(deb, debs):
     installed = subprocess.run(["dpkg-query", "-W", "zescrow-client"], capture_output=True)
     require(installed.returncode != 0, "zescrow-client is installed on this machine already")
     require(not os.path.exists("/etc/zescrow"), "/etc/zescrow exists on this machine")
     common_auth = Path("/etc/pam.d/common-auth").read_text()
     try:
-        proc = subprocess.run(["apt-get", "install", "-y", "-q", str(deb)], capture_output=True,
-                              text=True, env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+        proc = _apt("install", str(debs["python3-zescrow"]), str(deb))
         assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
         auth = [l for l in Path("/etc/pam.d/common-auth").read_text().splitlines()
                 if l.startswith("auth")]
@@ -83,12 +105,11 @@ def test_install_registers_the_profile_and_remove_purge_take_it_back(deb):
                        capture_output=True, env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
         assert not os.path.exists("/var/lib/zescrow") and not os.path.exists("/etc/zescrow")
     finally:
-        subprocess.run(["apt-get", "purge", "-y", "-q", "zescrow-client"], capture_output=True,
-                       env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+        _apt("purge", "zescrow-client", "python3-zescrow")
     assert Path("/etc/pam.d/common-auth").read_text() == common_auth
 
 
-def test_a_login_through_the_systems_common_auth_escrows(deb, escrow_server, server_pub,
+def test_a_login_through_the_systems_common_auth_escrows(deb, debs, escrow_server, server_pub,
                                                          real_tools):
     """The installed package, the real /etc/pam.d/login (which includes common-auth):
     enrol with zescrowctl setup --system, log a throwaway user in, and zescrowd uploads."""
@@ -100,8 +121,8 @@ def test_a_login_through_the_systems_common_auth_escrows(deb, escrow_server, ser
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive", PATH=CLEAN_PATH)
     machine = Machine()
     try:
-        subprocess.run(["apt-get", "install", "-y", "-q", str(deb)], check=True,
-                       capture_output=True, env=env)
+        installed = _apt("install", str(debs["python3-zescrow"]), str(deb))
+        assert installed.returncode == 0, installed.stderr
         os.makedirs("/etc/zescrow", exist_ok=True)
         shutil.copy(escrow_server.ca, "/etc/zescrow/ca.pem")
         os.chmod("/etc/zescrow/ca.pem", 0o644)
@@ -138,8 +159,59 @@ def test_a_login_through_the_systems_common_auth_escrows(deb, escrow_server, ser
         assert record["claim_url"].startswith(escrow_server.url + "/claim/")
         assert record["state"] == "unclaimed"
     finally:
-        subprocess.run(["apt-get", "purge", "-y", "-q", "zescrow-client"], capture_output=True,
-                       env=env)
+        _apt("purge", "zescrow-client", "python3-zescrow")
         shutil.rmtree("/etc/zescrow", ignore_errors=True)
         machine.close()
     assert not os.path.exists("/var/lib/zescrow")
+
+
+def test_the_server_package_initialises_and_serves_as_its_own_user(debs, tmp_path):
+    from tests.common.servers import free_port, wait_until
+
+    installed = subprocess.run(["dpkg-query", "-W", "zescrow-server"], capture_output=True)
+    require(installed.returncode != 0, "zescrow-server is installed on this machine already")
+    require(not os.path.exists("/var/lib/zescrow-server"), "/var/lib/zescrow-server exists")
+    had_user = subprocess.run(["getent", "passwd", "zescrow-server"]).returncode == 0
+    port = free_port()
+    env = {"PATH": CLEAN_PATH, "ZESCROW_SERVER_DATA_DIR": "/var/lib/zescrow-server",
+           "ZESCROW_SERVER_BIND": "127.0.0.1:%d" % port,
+           "ZESCROW_SERVER_PUBLIC_URL": "https://127.0.0.1:%d" % port}
+    as_server = ["setpriv", "--reuid=zescrow-server", "--regid=zescrow-server", "--init-groups"]
+    serve = None
+    try:
+        proc = _apt("install", str(debs["python3-zescrow"]), str(debs["zescrow-server"]))
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+        assert oct(os.stat("/var/lib/zescrow-server").st_mode & 0o777) == "0o700"
+        init = subprocess.run(as_server + ["/usr/bin/zescrow-server", "init", "--self-signed"],
+                              capture_output=True, text=True, env=env)
+        assert init.returncode == 0, init.stderr
+        fingerprint = [l.split()[-1] for l in init.stdout.splitlines()
+                       if l.startswith("fingerprint:")][0]
+        serve = subprocess.Popen(as_server + ["/usr/bin/zescrow-server", "serve"], env=env,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                 start_new_session=True)
+        import requests
+
+        def up():
+            s = requests.Session()
+            s.trust_env = False
+            r = s.get("https://127.0.0.1:%d/.well-known/zescrow.json" % port, timeout=2,
+                      verify="/var/lib/zescrow-server/tls/ca.pem")
+            return r.ok and r.json()["fingerprint"] == fingerprint
+
+        wait_until(up, 30, "the packaged zescrow-server")
+    finally:
+        if serve is not None:
+            import signal
+
+            os.killpg(serve.pid, signal.SIGTERM)
+            serve.wait(timeout=20)
+        subprocess.run(["gpgconf", "--homedir", "/var/lib/zescrow-server/gnupg", "--kill",
+                        "all"], capture_output=True)
+        purge = _apt("purge", "zescrow-server", "python3-zescrow")
+        # purge keeps the data (the key and every escrow) and says so; the test
+        # leaves the machine as it found it.
+        assert "is kept" in purge.stdout + purge.stderr
+        shutil.rmtree("/var/lib/zescrow-server", ignore_errors=True)
+        if not had_user:
+            subprocess.run(["deluser", "--system", "zescrow-server"], capture_output=True)
