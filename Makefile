@@ -13,7 +13,7 @@ APT_PACKAGES := ecryptfs-utils gnupg keyutils libpam-python pamtester util-linux
 	python3-gnupg python3-pydbus python3-systemd python3-requests \
 	python3-venv python3-pip \
 	chromium libnss3-tools postgresql wrk curl \
-	dunst xvfb dbus dbus-x11 libnotify-bin xdg-utils systemd \
+	dunst xvfb dbus dbus-x11 libnotify-bin xdg-utils systemd tmux \
 	debhelper dh-python python3-all python3-setuptools lintian fakeroot \
 	python3-fastapi python3-sqlalchemy python3-alembic python3-authlib python3-uvicorn \
 	gunicorn python3-psycopg2 python3-starlette python3-httpx python3-itsdangerous \

@@ -51,13 +51,13 @@ class Machine:
         os.chmod(self.conf, 0o644)
 
     # --- users -----------------------------------------------------------
-    def add_user(self, password, mount=None):
+    def add_user(self, password, mount=None, shell="/usr/sbin/nologin"):
         """A real user with `password` (bytes) and, with `mount`, an eCryptfs setup."""
         name = "zt" + secrets.token_hex(5)
         home_base = self.base / name
         home_base.mkdir(mode=0o755)
         subprocess.run(["useradd", "--no-create-home", "--home-dir",
-                        str(home_base / "home"), "--shell", "/usr/sbin/nologin", name],
+                        str(home_base / "home"), "--shell", shell, name],
                        check=True, capture_output=True)
         self.users.append(name)
         subprocess.run(["chpasswd"], input=name.encode() + b":" + password + b"\n",

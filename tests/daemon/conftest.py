@@ -141,7 +141,12 @@ class FakeFaultyServer:
 class Desktop:
     """Xvfb, a private dbus-daemon --session, and dunst: a real notification server."""
 
-    def __init__(self):
+    def __init__(self, user=None, home=None):
+        """With `user`, the session bus and dunst belong to that user (a session
+        bus takes only its owner), as on a real desktop; Xvfb stays root's."""
+        self.run_as = ["setpriv", "--reuid=" + user, "--regid=" + user, "--init-groups"] \
+            if user else []
+        self.user_env = {"HOME": home} if home else {}
         self.dir = Path(tempfile.mkdtemp(prefix="zescrow-desktop-"))
         self.display = ":%d" % (90 + os.getpid() % 100)
         self.procs = []
@@ -151,21 +156,24 @@ class Desktop:
         socket_path = "/tmp/.X11-unix/X%s" % self.display[1:]
         wait_until(lambda: os.path.exists(socket_path), 20, "Xvfb")
         r_addr, w_addr = os.pipe()
-        bus = subprocess.Popen(["dbus-daemon", "--session", "--nofork",
-                                "--print-address=%d" % w_addr], pass_fds=(w_addr,),
-                               stdout=subprocess.DEVNULL, start_new_session=True)
+        bus = subprocess.Popen(self.run_as + ["dbus-daemon", "--session", "--nofork",
+                                              "--print-address=%d" % w_addr], pass_fds=(w_addr,),
+                               stdout=subprocess.DEVNULL, start_new_session=True,
+                               env=dict(os.environ, **self.user_env))
         os.close(w_addr)
         self.procs.append(bus)
         self.address = os.read(r_addr, 4096).decode().strip()
         os.close(r_addr)
         self.env = {"DISPLAY": self.display, "DBUS_SESSION_BUS_ADDRESS": self.address}
-        self.procs.append(subprocess.Popen(["dunst"], env=dict(os.environ, **self.env),
+        self.procs.append(subprocess.Popen(self.run_as + ["dunst"],
+                                           env=dict(os.environ, **self.env, **self.user_env),
                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                            start_new_session=True))
         wait_until(lambda: self.dunstctl("count", "displayed").returncode == 0, 20, "dunst")
 
     def dunstctl(self, *args):
-        return subprocess.run(["dunstctl"] + list(args), env=dict(os.environ, **self.env),
+        return subprocess.run(self.run_as + ["dunstctl"] + list(args),
+                              env=dict(os.environ, **self.env, **self.user_env),
                               capture_output=True, text=True, timeout=10)
 
     def displayed(self):
