@@ -8,9 +8,8 @@ hook; zescrowd uploading; `zescrowctl status`; the claim and the download in
 headless Chromium; `zescrowctl recover` proving the download unlocks the
 key. Everything it makes is removed at the end, even on failure.
 
-Still to come (issue #6): the same from the Debian packages, through the
-system's own common-auth (pam-auth-update), with the notification on a
-real desktop.
+The same story from the Debian packages, with su -l in a terminal and the
+notification on dunst, is tests/packaging/test_end_to_end.py.
 """
 
 import os
@@ -23,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.common.pam import Machine  # noqa: E402
+from tests.common.pam import Machine, system_stack_login  # noqa: E402
 from tests.common.servers import OidcProvider, ZescrowServer, free_port  # noqa: E402
 from tests.server.browser import Browser, oidc_login  # noqa: E402
 
@@ -91,9 +90,11 @@ class Story:
         user = machine.add_user(PASSWORD, MOUNT)
         print("   user %s; ~/.ecryptfs made with the real ecryptfs-utils" % user)
 
-        say(4, "The user logs in through a real PAM stack with zescrow's hook (pamtester)")
-        service = machine.service()
-        show(machine.pamtester(service, user, PASSWORD))
+        say(4, "The user logs in through this machine's own PAM stack (login, common-auth),\n"
+               "   with zescrow's profile enabled by pam-auth-update in a private mount namespace")
+        login = system_stack_login(machine, user, PASSWORD)
+        login.stdout = login.stdout.decode().split("# end of pam-auth-update config")[-1]
+        show(login)
         machine.wait_for_log("sealed and spooled", "not escrowed:")
         print("   hook log: " + machine.log().strip().splitlines()[-1])
 
@@ -130,7 +131,8 @@ class Story:
         show(subprocess.run([BIN / "zescrowctl", "recover", str(archive), "--ecryptfs-dir",
                              str(machine.ecryptfs_store(user))], capture_output=True, text=True))
 
-        say(9, "Done; everything is being removed. To try it on a real desktop, see the README.")
+        say(9, "Done; everything is being removed. To try it on a real desktop: README,\n"
+               "   'Try it on a real desktop'")
         return 0
 
     def close(self):
