@@ -74,7 +74,7 @@ def test_status_in_every_state(client, key_home, tls_dir, server_pub, tmp_path):
     With ZESCROW_TESTONLY_GALLERY=FILE the outputs are written there (make gallery
     copies them into docs/zescrowctl.md)."""
     from tests.common.servers import OidcProvider, ZescrowServer, free_port
-    from tests.server.browser import Browser, oidc_login
+    from tests.server.browser import Browser, claim
 
     port = free_port()
     oidc = OidcProvider(["https://127.0.0.1:%d/auth/test/callback" % port])
@@ -106,13 +106,7 @@ def test_status_in_every_state(client, key_home, tls_dir, server_pub, tmp_path):
         assert "not claimed yet" in text
         browser = Browser(os.path.join(tls_dir, "ca.pem"))
         try:
-            page = browser.context().new_page()
-            page.goto(client.state()["escrowed"]["claim_url"])
-            page.click("#login-test")
-            oidc_login(page, "erin")
-            page.wait_for_selector("#claim")
-            page.click("#claim")
-            page.wait_for_selector("#claimed")
+            claim(browser, client.state()["escrowed"]["claim_url"], "erin")
         finally:
             browser.close()
         assert "claimed on" in status("Claimed")

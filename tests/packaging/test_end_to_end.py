@@ -53,7 +53,7 @@ def test_from_the_packages_login_to_recovered_key(debs, key_home, tls_dir, serve
     from tests.common.pam import Machine
     from tests.common.servers import OidcProvider, ZescrowServer, free_port
     from tests.daemon.conftest import Desktop
-    from tests.server.browser import Browser, oidc_login
+    from tests.server.browser import Browser, claim
 
     for tool in ("tmux", "su", "dunst", "Xvfb"):
         require(shutil.which(tool), tool + " is not installed")
@@ -117,13 +117,7 @@ def test_from_the_packages_login_to_recovered_key(debs, key_home, tls_dir, serve
         # 3. The claim and the download in Chromium, through the OIDC provider.
         browser = Browser(server.ca)
         undo.append(browser.close)
-        page = browser.context().new_page()
-        page.goto(claim_url)
-        page.click("#login-test")
-        oidc_login(page, "e2e-owner")
-        page.wait_for_selector("#claim")
-        page.click("#claim")
-        page.wait_for_selector("#claimed")
+        page = claim(browser, claim_url, "e2e-owner")
         with page.expect_download() as info:
             page.click("a[id^=download-]")
         archive = Path(work) / "escrow.tar.gz"

@@ -58,3 +58,15 @@ def fetch(page, url, method="GET", form=None):
         const r = await fetch(url, init);
         return [r.status, await r.text()];
     }""", [url, method, form])
+
+
+def claim(browser, claim_url, login_name):
+    """Open a claim link, sign in at the OIDC provider, claim: return the page."""
+    page = browser.context().new_page()
+    page.goto(claim_url)
+    page.click("#login-test")
+    oidc_login(page, login_name)
+    page.wait_for_selector("#claim")
+    page.click("#claim")
+    page.wait_for_selector("#claimed")
+    return page
