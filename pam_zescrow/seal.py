@@ -14,7 +14,6 @@ enrolment, which is why `always_trust` is right here and nowhere else.
 import contextlib
 import io
 import logging
-import os
 import re
 import shutil
 import subprocess

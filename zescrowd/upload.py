@@ -1,7 +1,6 @@
 """Upload one spool entry to its server, over verified TLS, and check the answer."""
 
 import hashlib
-import json
 from urllib.parse import urlsplit
 
 from pam_zescrow import __version__
@@ -106,6 +105,3 @@ def _host(url):
 def as_record(error):
     return {"code": error.code, "message": error.text, "hint": error.hint_text}
 
-
-def dumps(value):
-    return json.dumps(value, sort_keys=True)

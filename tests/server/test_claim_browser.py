@@ -1,7 +1,6 @@
 """The claim flow in a real browser (Chromium via Playwright) against the real
 OIDC provider, on SQLite and on PostgreSQL (S5, S6)."""
 
-import gzip
 import io
 import json
 import subprocess

@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 
 from pam_zescrow import pipeline
 from tests.common.ecryptfs_tools import make_setup

@@ -9,7 +9,6 @@ given, and writes the user's config (or, with --system, the machine's).
 import os
 import sys
 
-from pam_zescrow import defaults
 from pam_zescrow.fsutil import atomic_write
 
 from ..config import ClientConfig
@@ -60,10 +59,9 @@ def _check_key(key_data, published):
 
 
 def _paths(system, cfg):
-    if system:
-        return defaults.SYSTEM_CONFIG if cfg.system_path == defaults.SYSTEM_CONFIG else \
-            cfg.system_path, os.path.join(os.path.dirname(cfg.system_path), "server-key.asc")
-    return cfg.user_path, os.path.join(os.path.dirname(cfg.user_path), "server-key.asc")
+    """The config file to write and the key file beside it (the system's or the user's)."""
+    conf = cfg.system_path if system else cfg.user_path
+    return conf, os.path.join(os.path.dirname(conf), "server-key.asc")
 
 
 def _confirm(out):

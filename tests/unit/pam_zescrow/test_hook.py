@@ -2,7 +2,6 @@
 
 import os
 import subprocess
-import sys
 import time
 
 from pam_zescrow import detach, hook
@@ -65,7 +64,6 @@ def _zombie_children():
 
 
 def test_the_grandchild_is_detached_and_holds_no_inherited_descriptor(tmp_path):
-    report = tmp_path / "report"
     kept_r, kept_w = os.pipe()
     stray_r, stray_w = os.pipe()  # stands for pam_exec's and the login's descriptors
     os.set_inheritable(stray_w, True)
