@@ -25,6 +25,7 @@ from pam_zescrow.secret import RedactingFilter
 
 from . import notify, upload
 from .config import ClientConfig
+from .formats import iso, now_iso, seconds_until
 
 log = logging.getLogger("zescrow.daemon")
 RETRY_MAX = 900.0
@@ -91,7 +92,7 @@ class Daemon:
                   "upload_token": answer["upload_token"], "sha256": answer["sha256"],
                   "claim_expires_at": answer["claim_expires_at"],
                   "server_url": answer["server_url"], "state": "unclaimed",
-                  "verification": "pending", "at": _now_iso(),
+                  "verification": "pending", "at": now_iso(),
                   "setup_digest": entry.meta.get("setup_digest"),
                   "key_signature": entry.meta.get("key_signature"), "archive": entry.name}
 
@@ -127,8 +128,8 @@ class Daemon:
 
         def change(current):
             current.setdefault("uploads", {})[entry.name] = record
-            current["last_error"] = dict(upload.as_record(err), at=_now_iso(),
-                                         next_retry_at=_iso(record["next_at"]))
+            current["last_error"] = dict(upload.as_record(err), at=now_iso(),
+                                         next_retry_at=iso(record["next_at"]))
 
         state.update(self.cfg.state_path, change)
         if transient:
@@ -170,7 +171,7 @@ class Daemon:
             self.open_claim = None
             self.follow_until = time.monotonic() + self.follow_seconds
             state.update(self.cfg.state_path, lambda s: s.get("escrowed", {}).update(
-                clicked_at=_now_iso()))
+                clicked_at=now_iso()))
         elif any(n == nid for n, _ in closed):
             self.open_claim = None
 
@@ -205,11 +206,11 @@ class Daemon:
         record = state.load(self.cfg.state_path).get("escrowed")
         if not record or record.get("state") != "unclaimed" or record.get("reminded_at"):
             return
-        left = _seconds_until(record.get("claim_expires_at"))
+        left = seconds_until(record.get("claim_expires_at"))
         if left is not None and 0 < left < REMIND_BEFORE:
             self.show_claim(record)
             state.update(self.cfg.state_path, lambda s: s["escrowed"].update(
-                reminded_at=_now_iso()))
+                reminded_at=now_iso()))
 
     def status(self, text):
         _sd_notify("STATUS=" + text)
@@ -224,23 +225,6 @@ def _sd_notify(message):
         daemon.notify(message)
     except ImportError:
         pass
-
-
-def _now_iso():
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-def _iso(epoch):
-    return None if epoch is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
-
-
-def _seconds_until(iso):
-    import calendar
-
-    try:
-        return calendar.timegm(time.strptime(iso, "%Y-%m-%dT%H:%M:%SZ")) - time.time()
-    except (TypeError, ValueError):
-        return None
 
 
 def main(argv=None):

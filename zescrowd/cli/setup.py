@@ -13,6 +13,7 @@ from pam_zescrow.fsutil import atomic_write
 
 from ..config import ClientConfig
 from ..errors import KeyChanged
+from ..formats import spaced_fingerprint
 from .command import Command
 
 
@@ -31,7 +32,7 @@ def run(args, out):
     _check_key(key_data, published)
     if args.fingerprint and seal.normalize_fingerprint(args.fingerprint) != published:
         raise KeyChanged(host=url, actual=published, expected=args.fingerprint, url=url)
-    out.write("Server %s publishes the key\n  %s\n" % (url, _spaced(published)))
+    out.write("Server %s publishes the key\n  %s\n" % (url, spaced_fingerprint(published)))
     if not args.fingerprint and not args.yes and not _confirm(out):
         out.write("Not changed. Compare the fingerprint with what the server's administrator "
                   "gives you, then run this again.\n")
@@ -70,10 +71,6 @@ def _confirm(out):
     out.write("Is this the fingerprint your escrow server's administrator gave you? [y/N] ")
     out.flush()
     return sys.stdin.readline().strip().lower() in ("y", "yes")
-
-
-def _spaced(fpr):
-    return " ".join(fpr[i:i + 4] for i in range(0, len(fpr), 4))
 
 
 def add_arguments(parser):

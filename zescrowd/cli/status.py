@@ -1,11 +1,11 @@
 """zescrowctl status: where things stand, in plain words (or --format json for scripts)."""
 
 import json
-import time
 
 from pam_zescrow import spool, state
 
 from ..config import ClientConfig
+from ..formats import seconds_until, spaced_fingerprint
 from .command import Command
 
 
@@ -73,7 +73,7 @@ def _daemon_state():
 def as_text(r):
     lines = []
     if r["server"]:
-        lines.append("Server:      %s (key %s)" % (r["server"], _spaced(r["fingerprint"])))
+        lines.append("Server:      %s (key %s)" % (r["server"], spaced_fingerprint(r["fingerprint"])))
     else:
         lines.append("Server:      none set up — choose one with: zescrowctl setup SERVER_URL")
     e = r["escrow"]
@@ -109,16 +109,9 @@ def as_text(r):
     return "\n".join(lines) + "\n"
 
 
-def _spaced(fpr):
-    return " ".join(fpr[i:i + 4] for i in range(0, len(fpr or ""), 4))
-
-
-def _left(iso):
-    import calendar
-
-    try:
-        seconds = calendar.timegm(time.strptime(iso, "%Y-%m-%dT%H:%M:%SZ")) - time.time()
-    except (TypeError, ValueError):
+def _left(moment):
+    seconds = seconds_until(moment)
+    if seconds is None:
         return "?"
     if seconds <= 0:
         return "no time"
