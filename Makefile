@@ -55,8 +55,14 @@ tests/oidc/node_modules/.ready: tests/oidc/package.json tests/oidc/package-lock.
 
 venv: deps $(VENV)/.ready tests/oidc/node_modules/.ready
 
+# A test run leaves the work tree as it found it (git status before = after):
+# anything it writes is either removed or ignored in .gitignore.
 test: venv
+	@git status --porcelain 2>/dev/null > $(VENV)/tree-before || true
 	ZESCROW_TESTONLY_REQUIRE_ALL=1 $(VPY) -m pytest $(PYTEST_ARGS)
+	@git status --porcelain 2>/dev/null > $(VENV)/tree-after || true
+	@diff -u --label before --label after $(VENV)/tree-before $(VENV)/tree-after \
+	  || { echo "make test: the run changed the work tree (above); remove or ignore what it wrote"; exit 1; }
 
 demo: venv
 	$(VPY) demo/demo.py

@@ -14,6 +14,7 @@ notification on dunst, is tests/packaging/test_end_to_end.py.
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -53,7 +54,7 @@ class Story:
         from zescrow_server import selfsigned
         from zescrow_server.keys import service
 
-        key_home = tempfile.mkdtemp(prefix="zdk-", dir="/tmp")
+        key_home = self.key_home = tempfile.mkdtemp(prefix="zdk-", dir="/tmp")
         self.cleanup.append(lambda: (subprocess.run(["gpgconf", "--homedir", key_home, "--kill",
                                                      "all"]), shutil.rmtree(key_home, True)))
         service.generate(key_home, "zescrow demo server")
@@ -70,7 +71,8 @@ class Story:
     def run(self):
         say(1, "Start a local escrow server: SQLite, self-signed HTTPS, an OpenID Connect provider")
         server, oidc = self.server()
-        print("   server %s, login provider %s" % (server.url, oidc.issuer))
+        print("   server %s, login provider %s, server key in %s"
+              % (server.url, oidc.issuer, self.key_home))
 
         say(2, "Enrol this machine: zescrowctl setup, pinning the server's key")
         machine = Machine()
@@ -143,13 +145,26 @@ class Story:
                 print("cleanup: %s" % err)
 
 
+STOPPING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def stop_on_signal(signum, frame):
+    # A killed demo must still remove what it made (user, servers, gpg-agent):
+    # turn the signal into an exit that runs the cleanup below.
+    raise SystemExit("demo interrupted by %s: removing what it made" % signal.Signals(signum).name)
+
+
 def main():
     if os.geteuid() != 0:
         raise SystemExit("make demo needs root: it makes a throwaway user and PAM service")
+    for signum in STOPPING:
+        signal.signal(signum, stop_on_signal)
     story = Story()
     try:
         return story.run()
     finally:
+        for signum in STOPPING:  # a second Ctrl-C must not cut the cleanup short
+            signal.signal(signum, signal.SIG_IGN)
         story.close()
 
 

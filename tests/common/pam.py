@@ -7,6 +7,7 @@ eCryptfs key setup, the enrolment, the state folder and the hook's log.
 """
 
 import os
+import random
 import secrets
 import shutil
 import subprocess
@@ -56,8 +57,11 @@ class Machine:
         name = "zt" + secrets.token_hex(5)
         home_base = self.base / name
         home_base.mkdir(mode=0o755)
+        # A uid new since boot, as a new user's is: pam_ecryptfs behaves
+        # differently for it (see fresh_uid), and a reused uid hides that.
         subprocess.run(["useradd", "--no-create-home", "--home-dir",
-                        str(home_base / "home"), "--shell", shell, name],
+                        str(home_base / "home"), "--shell", shell,
+                        "--uid", str(fresh_uid()), name],
                        check=True, capture_output=True)
         self.users.append(name)
         subprocess.run(["chpasswd"], input=name.encode() + b":" + password + b"\n",
@@ -98,9 +102,8 @@ class Machine:
 
     def pamtester(self, service, user, password, *ops, wrap=()):
         ops = ops or ("authenticate", "open_session", "close_session")
-        proc = subprocess.run(list(wrap) + ["pamtester", "-v", service, user] + list(ops),
-                              input=password + b"\n", capture_output=True, timeout=60)
-        return proc
+        return run_until_exit(list(wrap) + ["pamtester", "-v", service, user] + list(ops),
+                              input=password + b"\n")
 
     # --- what the hook left ------------------------------------------------
     def spool(self, user):
@@ -129,9 +132,80 @@ class Machine:
         for path in self.services:
             path.unlink(missing_ok=True)
         for user in self.users:
-            subprocess.run(["pkill", "-KILL", "-u", user], capture_output=True)
+            kill_processes_of(user)
             subprocess.run(["userdel", user], capture_output=True)
         shutil.rmtree(self.base, ignore_errors=True)
+
+
+def uids_with_keys():
+    """The uids the kernel keeps key accounting for: every uid that had a key
+    (a user keyring included) since boot. Entries outlive the user."""
+    with open("/proc/key-users") as f:
+        return {int(line.split(":")[0]) for line in f if ":" in line}
+
+
+def fresh_uid(low=20000, high=59999):
+    """A uid that no account has and that has had no key since boot.
+
+    The first time since boot that pam_ecryptfs adds a key for a uid, it forks
+    a "session placeholder" that sleeps 300 s holding the caller's stdout and
+    stderr; later logins of that uid skip it. Throwaway users get recycled
+    uids by default, so a machine that already ran the suite never shows what
+    a new user's first login does. Every throwaway user gets a fresh uid.
+    """
+    import pwd
+
+    taken = uids_with_keys()
+    for _ in range(1000):
+        uid = random.randint(low, high)
+        if uid in taken:
+            continue
+        try:
+            pwd.getpwuid(uid)
+        except KeyError:
+            return uid
+    raise AssertionError("no uid in %d..%d is fresh since boot" % (low, high))
+
+
+def kill_processes_of(user, timeout=10):
+    """SIGKILL every process running as `user` (e.g. pam_ecryptfs's placeholder)
+    and wait until they are gone: userdel refuses a user with processes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        subprocess.run(["pkill", "-KILL", "-u", user], capture_output=True)
+        if subprocess.run(["pgrep", "-u", user], capture_output=True).returncode != 0:
+            return
+        time.sleep(0.05)
+
+
+def run_until_exit(argv, input=b"", timeout=60, **kwargs):
+    """Run `argv` and wait for its exit status, never for EOF on its output.
+
+    A process it starts may keep our stdout and stderr open long after it
+    exits (pam_ecryptfs's session placeholder sleeps 300 s with them), so the
+    output goes to files, read once the process itself has ended. On timeout
+    the process group is killed and the error shows what was running.
+    """
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=out, stderr=err,
+                                start_new_session=True, **kwargs)
+        try:
+            proc.stdin.write(input)
+            proc.stdin.close()
+        except BrokenPipeError:  # it exited without reading: its status says why
+            pass
+        try:
+            returncode = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            tree = subprocess.run(["ps", "-eo", "pid,ppid,pgid,user,stat,wchan:20,args",
+                                   "--forest"], capture_output=True, text=True).stdout
+            os.killpg(proc.pid, 9)
+            proc.wait()
+            raise AssertionError("%s did not exit in %d s; processes:\n%s"
+                                 % (argv[:3], timeout, tree[-5000:])) from None
+        out.seek(0)
+        err.seek(0)
+        return subprocess.CompletedProcess(argv, returncode, out.read(), err.read())
 
 
 def python_pam_login(service, user, password, fork_auth=False):
@@ -190,15 +264,7 @@ def system_stack_login(machine, user, password, service="login", ops=("authentic
             "</dev/null",
             "cat /etc/pam.d/common-auth",
             "pamtester %s %s %s" % (service, user, " ".join(ops))])
-        try:
-            return subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True,
-                                  input=password + b"\n", timeout=60)
-        except subprocess.TimeoutExpired as err:
-            # Seen twice, never reproduced: a first `pamtester login` that hangs.
-            # Leave the next person what was running.
-            tree = subprocess.run(["ps", "-eo", "pid,ppid,stat,wchan:20,args", "--forest"],
-                                  capture_output=True, text=True).stdout
-            raise AssertionError("the login through the system stack hung; output so far: "
-                                 "%r\nprocesses:\n%s" % (err.stdout, tree[-5000:])) from None
+        # pam_ecryptfs may leave a placeholder holding this output: wait for the exit.
+        return run_until_exit(["unshare", "-m", "sh", "-c", script], input=password + b"\n")
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -85,8 +85,12 @@ class OidcProvider:
                                      + list(redirect_uris), cwd=OIDC_DIR,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      start_new_session=True)
-        wait_until(lambda: requests.get(self.issuer + "/.well-known/openid-configuration",
-                                        timeout=2).ok, 20, "the OIDC provider")
+        try:
+            wait_until(lambda: requests.get(self.issuer + "/.well-known/openid-configuration",
+                                            timeout=2).ok, 20, "the OIDC provider")
+        except BaseException:  # never up, or interrupted: do not leave it running
+            self.close()
+            raise
 
     def close(self):
         _stop_group(self.proc)
