@@ -8,6 +8,7 @@ so that a missing component fails the run instead of hiding in a skip.
 import json
 import os
 import shutil
+import signal
 import sys
 from pathlib import Path
 
@@ -21,6 +22,15 @@ from tests.common.gpgkeys import make_server_key  # noqa: E402
 
 TOOLS = ["ecryptfs-wrap-passphrase", "ecryptfs-unwrap-passphrase", "ecryptfs-add-passphrase",
          "keyctl", "gpg", "gpgconf", "setpriv"]
+
+
+def pytest_configure(config):
+    # A run stopped with SIGTERM (CI's timeout, `kill`) tears down like Ctrl-C
+    # does, so fixtures still remove their users, services and servers.
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt("SIGTERM")
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def pytest_report_header(config):
