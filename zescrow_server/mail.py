@@ -7,6 +7,13 @@ from email.message import EmailMessage
 log = logging.getLogger("zescrow.server.mail")
 
 
+def notice_address(settings, who):
+    """Where a download notice for `who` would go, or "" (pages promise a mail only then)."""
+    if not settings.smtp_host or not who:
+        return ""
+    return who.get("email") or ""
+
+
 def download_notice(settings, escrow, who, source):
     to = escrow.owner_email
     if not settings.smtp_host or not to:

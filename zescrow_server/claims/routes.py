@@ -3,6 +3,7 @@
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
 
+from .. import mail
 from ..auth import identity
 from ..escrows import service
 from ..escrows.routes import client_address
@@ -27,6 +28,7 @@ def show(request: Request, token: str):
         who = identity.current(request)
         return state.templates.TemplateResponse(request, "claim.html", {
             "escrow": escrow, "identity": who, "token": token,
+            "mail_to": mail.notice_address(state.settings, who),
             "providers": state.settings.oidc, "csrf": identity.csrf_token(request),
             "status": service.status(escrow)})
 

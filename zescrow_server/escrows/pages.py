@@ -27,6 +27,7 @@ def home(request: Request, claimed: str = ""):
             escrows = service.owned(session, who)
     return state.templates.TemplateResponse(request, "home.html", {
         "identity": who, "escrows": escrows, "claimed": claimed,
+        "mail_to": mail.notice_address(state.settings, who),
         "providers": state.settings.oidc, "csrf": identity.csrf_token(request)})
 
 
