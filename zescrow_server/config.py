@@ -10,6 +10,8 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 
+from .errors import ServerConfigInvalid
+
 CONFIG_NAME = "zescrow-server.toml"
 
 
@@ -63,28 +65,53 @@ class Settings:
 
 
 def load(data_dir, environ=None):
+    """The settings of the data folder; ServerConfigInvalid says which one is wrong, where."""
     environ = os.environ if environ is None else environ
-    data_dir = os.path.abspath(environ.get("ZESCROW_SERVER_DATA_DIR") or data_dir)
-    values = {}
+    data_dir = os.path.abspath(data_dir)
     path = os.path.join(data_dir, CONFIG_NAME)
-    if os.path.exists(path):
-        with open(path, "rb") as f:
-            values = tomllib.load(f)
+    values = _read(path)
     settings = Settings(data_dir=data_dir)
-    for name, default in Settings.__dataclass_fields__.items():
-        if name in ("data_dir", "oidc"):
+    plain = [name for name in Settings.__dataclass_fields__ if name not in ("data_dir", "oidc")]
+    # A mistyped name would otherwise be ignored in silence, and its default used.
+    unknown = sorted(set(values) - set(plain) - {"oidc"})
+    if unknown:
+        raise ServerConfigInvalid(source=path, reason="unknown setting %s" % ", ".join(unknown))
+    for name in plain:
+        variable = "ZESCROW_SERVER_" + name.upper()
+        if variable in environ:
+            raw, source = environ[variable], variable
+        elif name in values:
+            raw, source = values[name], path
+        else:
             continue
-        raw = environ.get("ZESCROW_SERVER_" + name.upper(), values.get(name))
-        if raw is not None:
-            setattr(settings, name, _typed(raw, type(getattr(settings, name)), name))
-    settings.oidc = [Provider(**p) for p in values.get("oidc", [])]
+        setattr(settings, name, _typed(raw, type(getattr(settings, name)), name, source))
+    settings.oidc = _providers(values.get("oidc", []), path)
     return settings
 
 
-def _typed(raw, kind, name):
+def _read(path):
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        return {}
+    except tomllib.TOMLDecodeError as err:
+        raise ServerConfigInvalid(source=path, reason="it is not valid TOML: %s" % err) from None
+
+
+def _typed(raw, kind, name, source):
     if kind is bool and isinstance(raw, str):
         return raw.strip().lower() in ("1", "true", "yes", "on")
     try:
         return kind(raw)
     except (TypeError, ValueError):
-        raise ValueError("setting %s: %r is not a %s" % (name, raw, kind.__name__)) from None
+        raise ServerConfigInvalid(source=source, reason="setting %s: %r is not a %s" % (
+            name, raw, kind.__name__)) from None
+
+
+def _providers(tables, path):
+    try:
+        return [Provider(**table) for table in tables]
+    except TypeError:
+        raise ServerConfigInvalid(source=path, reason="each [[oidc]] table takes name, title, "
+                                  "issuer, client_id and client_secret") from None

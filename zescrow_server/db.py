@@ -7,8 +7,11 @@ busy timeout because several server processes share the file.
 
 import sqlalchemy
 from sqlalchemy import create_engine, event
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import declarative_base, sessionmaker
 from sqlalchemy.pool import QueuePool
+
+from .errors import DatabaseUnavailable
 
 # declarative_base: in SQLAlchemy 1.4 (Debian 12) and, as a legacy form, 2.x.
 Base = declarative_base()
@@ -44,6 +47,15 @@ def _sqlite_pragmas(dbapi_conn, _record):
     cur.execute("PRAGMA synchronous=FULL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
+
+
+def as_error(err, conf):
+    """A failure to reach or open the database as DatabaseUnavailable, else None."""
+    if not isinstance(err, OperationalError):
+        return None
+    # The driver's first line names the cause; the URL (and its password) stays out.
+    lines = str(getattr(err, "orig", None) or err).strip().splitlines()
+    return DatabaseUnavailable(reason=lines[0] if lines else "no reason given", conf=conf)
 
 
 def make_sessionmaker(engine):

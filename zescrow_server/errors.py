@@ -1,4 +1,11 @@
-"""The server's errors: JSON `{"error": code, "message": ...}`, never a stack trace."""
+"""The server's errors: never a stack trace.
+
+Over HTTP, an ApiError answers JSON `{"error": code, "message": ...}`. For
+the `zescrow-server` command, a ZescrowError carries the message, what to
+do and the exit code (docs/errors.md), and the command prints one line.
+"""
+
+from pam_zescrow.errors import ZescrowError
 
 
 class ApiError(Exception):
@@ -26,3 +33,77 @@ class Unauthorized(ApiError):
 
 class Forbidden(ApiError):
     status, code = 403, "forbidden"
+
+
+# --- zescrow-server, the command: one line each, exit codes 80-99 (docs/errors.md) ---
+
+class ServerConfigInvalid(ZescrowError):
+    code, exit_code = "server-config-invalid", 80
+    message = "the server's settings cannot be used: {reason} (in {source})"
+    hint = "fix {source}; each setting is described in /usr/share/doc/zescrow-server/server.md"
+
+
+class DataFolderMissing(ZescrowError):
+    code, exit_code = "data-folder-missing", 81
+    message = "{path} is not a zescrow server's data folder: {reason}"
+    hint = "make it with: {command}"
+
+
+class DataFolderUnreadable(ZescrowError):
+    code, exit_code = "data-folder-unreadable", 82
+    message = ("cannot use the data folder {path}: {blocked} belongs to {owner}, not to you "
+               "({user})")
+    hint = "run the command with sudo (as root, zescrow-server acts as the folder's owner)"
+
+
+class DataFileUnreadable(ZescrowError):
+    code, exit_code = "data-file-unreadable", 83
+    message = "cannot use {path}: {reason}"
+    hint = ("everything in the data folder must belong to its owner, {owner}: "
+            "chown -R {owner}: {folder}")
+
+
+class DataFolderOwnerUnknown(ZescrowError):
+    code, exit_code = "data-folder-owner-unknown", 84
+    message = "the data folder {path} belongs to uid {uid}, which is no user of this machine"
+    hint = "give it to the server's user: chown -R zescrow-server: {path}"
+
+
+class BindInvalid(ZescrowError):
+    code, exit_code = "bind-invalid", 85
+    message = "bind {bind!r} is not an IP address of this machine and a port"
+    hint = ("give ADDRESS:PORT, e.g. 0.0.0.0:8443 (every IPv4 address) or [::]:8443; the "
+            "name clients use belongs in --hostname and public_url")
+
+
+class BindFailed(ZescrowError):
+    code, exit_code = "bind-failed", 86
+    message = "cannot listen on {bind}: {reason}"
+    hint = ("choose an address this machine has (ip -brief address) in bind, in {conf}; "
+            "ports below 1024 need CAP_NET_BIND_SERVICE")
+
+
+class PortInUse(ZescrowError):
+    code, exit_code = "port-in-use", 87
+    message = "cannot listen on {bind}: another program listens there"
+    hint = "see which with: ss -ltnp 'sport = :{port}'; stop it, or choose another bind in {conf}"
+
+
+class NoCertificate(ZescrowError):
+    code, exit_code = "no-tls-certificate", 88
+    message = "no TLS certificate at {path}"
+    hint = ("run zescrow-server init --self-signed, set tls_cert and tls_key in {conf}, or "
+            "plain_http = true behind a TLS proxy")
+
+
+class ServerKeyUnusable(ZescrowError):
+    code, exit_code = "server-key-unusable", 89
+    message = "the server key in {home} cannot be used: {reason}"
+    hint = ("run zescrow-server init as the data folder's owner; keep the folder's path short "
+            "(gpg's sockets break past about 100 characters)")
+
+
+class DatabaseUnavailable(ZescrowError):
+    code, exit_code = "database-unavailable", 90
+    message = "the database cannot be used: {reason}"
+    hint = "check database_url in {conf} and that the database server runs"

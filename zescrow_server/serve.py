@@ -1,12 +1,15 @@
 """serve: gunicorn with uvicorn workers, HTTPS from the configured certificate.
 
 Each worker builds its own app after the fork (database pool, gpg, the
-verification thread); gunicorn restarts a worker that dies.
+verification thread); gunicorn restarts a worker that dies. The workers
+decrypt through one gpg-agent, which the master stops when it ends.
 """
 
 import os
 
 from gunicorn.app.base import BaseApplication
+
+from .keys.service import stop_agent
 
 
 class _Server(BaseApplication):
@@ -36,14 +39,18 @@ def _worker_class():
 
 
 def serve(settings, workers=None):
+    """Serve until stopped (cli/serve.py checks the certificate and the bind first)."""
     options = {"bind": settings.bind, "workers": workers or settings.workers,
                "worker_class": _worker_class(), "accesslog": None,
                "graceful_timeout": 10, "timeout": 60, "keepalive": 5}
     if not settings.plain_http:
-        if not (os.path.exists(settings.cert_file) and os.path.exists(settings.key_file)):
-            raise OSError("no TLS certificate at %s: run zescrow-server init --self-signed, "
-                          "set tls_cert and tls_key, or plain_http = true behind a TLS "
-                          "proxy" % settings.cert_file)
         options.update(certfile=settings.cert_file, keyfile=settings.key_file)
-    _Server(settings, options).run()
+    master = os.getpid()
+    try:
+        _Server(settings, options).run()
+    finally:
+        # A worker that exits unwinds through here too (gunicorn forks inside
+        # run()); only the master, last to go, may stop the agent they share.
+        if os.getpid() == master:
+            stop_agent(settings.gnupg_home)
     return 0

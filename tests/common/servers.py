@@ -107,7 +107,10 @@ class ZescrowServer:
         self.port = port
         self.url = "https://127.0.0.1:%d" % port
         self.data = Path(tempfile.mkdtemp(prefix="zs-"))
-        os.symlink(key_home, self.data / "gnupg")
+        # A copy, not a link: serve stops its gpg-home's agent when it ends,
+        # which must not pull the agent from under another running server.
+        shutil.copytree(key_home, self.data / "gnupg",
+                        ignore=shutil.ignore_patterns("S.*", "*.lock", ".#*"))
         os.symlink(tls_dir, self.data / "tls")
         self.ca = str(Path(tls_dir) / "ca.pem")
         settings.setdefault("workers", 2)
@@ -157,6 +160,9 @@ class ZescrowServer:
 
     def close(self):
         _stop_group(self.proc)
+        # serve stops the agent itself, unless it was killed (kill(SIGKILL)).
+        subprocess.run(["gpgconf", "--homedir", str(self.data / "gnupg"), "--kill", "all"],
+                       capture_output=True)
         shutil.rmtree(self.data, ignore_errors=True)
 
 

@@ -2,14 +2,13 @@
 
 import os
 import shutil
+import signal
 import subprocess
-import sys
 import tempfile
 
-from tests.common.servers import ZescrowServer, free_port
+from tests.common.servers import ZescrowServer, free_port, wait_until
+from tests.server.admin import CLI, agents_for, as_user, cli, data_folder, throwaway_user
 from tests.server.conftest import upload
-
-CLI = os.path.join(os.path.dirname(sys.executable), "zescrow-server")
 
 
 def test_init_makes_everything_once_and_keeps_it_after():
@@ -33,12 +32,14 @@ def test_init_makes_everything_once_and_keeps_it_after():
 
 
 def test_serve_without_a_certificate_says_what_to_do():
+    from zescrow_server.errors import NoCertificate
+
     data = tempfile.mkdtemp(prefix="zsi-", dir="/tmp")
     try:
         subprocess.run([CLI, "--data", data, "init"], capture_output=True, check=True)
         r = subprocess.run([CLI, "--data", data, "serve"], capture_output=True, text=True,
                            timeout=60)
-        assert r.returncode == 2
+        assert r.returncode == NoCertificate.exit_code, r.stderr
         assert "no TLS certificate" in r.stderr and "--self-signed" in r.stderr
         assert "plain_http" in r.stderr
     finally:
@@ -58,3 +59,105 @@ def test_a_client_over_the_rate_limit_gets_429_with_retry_after(key_home, tls_di
         assert "try again in" in limited[0].json()["message"]
     finally:
         server.close()
+
+
+def test_the_hostname_names_the_certificate_and_url_while_bind_takes_an_address():
+    port = free_port()
+    with data_folder() as default, data_folder() as data:
+        assert cli(default, "init", "--hostname", "escrow.example.org").returncode == 0
+        toml = open(os.path.join(default, "zescrow-server.toml")).read()
+        assert 'bind = "0.0.0.0:8443"' in toml
+        assert 'public_url = "https://escrow.example.org:8443"' in toml
+
+        made = cli(data, "init", "--self-signed", "--hostname", "escrow.example.org",
+                   "--bind", "127.0.0.1:%d" % port)
+        assert made.returncode == 0, made.stderr
+        serve = subprocess.Popen([CLI, "--data", data, "serve"], stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.PIPE, start_new_session=True)
+        try:
+            # The certificate is for the name; curl checks it as a client would.
+            url = "https://escrow.example.org:%d/gpg.fingerprint" % port
+            fetch = ["curl", "-sf", "--resolve", "escrow.example.org:%d:127.0.0.1" % port,
+                     "--cacert", os.path.join(data, "tls", "ca.pem"), url]
+            wait_until(lambda: subprocess.run(fetch, capture_output=True).returncode == 0
+                       or serve.poll() is not None, 30, "zescrow-server on its --bind")
+            assert serve.poll() is None, serve.stderr.read().decode()
+        finally:
+            _stop(serve)
+
+
+def test_no_command_leaves_a_gpg_agent_running(key_home, sealed):
+    port = free_port()
+    with data_folder() as data:
+        home = os.path.join(data, "gnupg")
+        os.mkdir(data, 0o700)  # init keeps the key that `sealed` is sealed to
+        shutil.copytree(key_home, home, ignore=shutil.ignore_patterns("S.*", "*.lock"))
+        assert cli(data, "init", "--self-signed", "--bind", "127.0.0.1:%d" % port).returncode == 0
+        _no_agent(home, "init")
+        assert cli(data, "admin", "list").returncode == 0
+        _no_agent(home, "admin")
+        serve = subprocess.Popen([CLI, "--data", data, "serve", "--workers", "1"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                 start_new_session=True)
+        try:
+            server = _Local(port, data)
+            wait_until(lambda: server.session().get(server.url + "/gpg.fingerprint",
+                                                    timeout=2).ok, 30, "zescrow-server")
+            assert upload(server, sealed).status_code == 201  # decrypted by its worker
+            assert agents_for(home), "the server decrypts through a gpg-agent"
+        finally:
+            # As systemd stops a service: SIGTERM to the main process only.
+            serve.terminate()
+            serve.wait(timeout=30)
+        _no_agent(home, "serve")
+
+
+def test_init_run_as_root_hands_the_data_folder_to_its_owner():
+    with throwaway_user() as user, data_folder() as data:
+        os.mkdir(data, 0o700)  # as the package's postinst makes /var/lib/zescrow-server
+        os.chown(data, user.pw_uid, user.pw_gid)
+        made = cli(data, "init", "--self-signed")
+        assert made.returncode == 0, made.stderr
+        for folder, dirs, files in os.walk(data):
+            for name in [folder] + [os.path.join(folder, n) for n in dirs + files]:
+                assert os.lstat(name).st_uid == user.pw_uid, name
+        # The service user can use everything (the unit's ExecStartPre runs init).
+        again = cli(data, "init", prefix=as_user(user))
+        assert again.returncode == 0, again.stderr
+        assert "server key kept" in again.stdout
+        assert cli(data, "admin", "list", prefix=as_user(user)).returncode == 0
+        _no_agent(os.path.join(data, "gnupg"), "init as root")
+
+
+def test_version_answers_the_version():
+    from pam_zescrow import __version__
+
+    r = subprocess.run([CLI, "--version"], capture_output=True, text=True)
+    assert (r.returncode, r.stdout.strip()) == (0, "zescrow-server " + __version__)
+
+
+def _no_agent(home, after):
+    # gpgconf --kill returns once the agent has been told; it exits just after.
+    wait_until(lambda: agents_for(home) == [], 5, "the end of the gpg-agent of %s" % after)
+
+
+class _Local:
+    """Enough of a ZescrowServer for upload(): its URL and a session that trusts its CA."""
+
+    def __init__(self, port, data):
+        self.url = "https://127.0.0.1:%d" % port
+        self.ca = os.path.join(data, "tls", "ca.pem")
+
+    def session(self):
+        import requests
+
+        s = requests.Session()
+        s.trust_env = False
+        s.verify = self.ca
+        return s
+
+
+def _stop(proc):
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)

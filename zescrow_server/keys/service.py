@@ -10,6 +10,7 @@ database, and the server must decrypt without anyone at a keyboard.
 
 import logging
 import os
+import subprocess
 
 logging.getLogger("gnupg").setLevel(logging.WARNING)  # it logs what it decrypts at DEBUG
 
@@ -22,6 +23,17 @@ def _gpg(home):
     import gnupg
 
     return gnupg.GPG(gnupghome=home, options=["--no-greeting"])
+
+
+def stop_agent(home):
+    """End the gpg-agent that gpg started for `home`: gpg leaves it running after it exits."""
+    if not os.path.isdir(home):
+        return
+    try:
+        subprocess.run(["gpgconf", "--homedir", home, "--kill", "all"], capture_output=True,
+                       timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        logging.getLogger("zescrow.server.keys").warning("could not stop gpg-agent: %s", err)
 
 
 def generate(home, name):

@@ -1,0 +1,99 @@
+"""zescrow-server init: the data folder, its settings, database, server key (and TLS).
+
+Run again at will (the unit runs it before every start): it keeps what
+exists and brings the database to the newest migration. It stops the
+gpg-agent that gpg starts for the key: nothing of init keeps running.
+"""
+
+import os
+import secrets
+
+from .. import bind, config, db
+from ..errors import ServerKeyUnusable
+from ..keys import service as keys
+from . import datadir
+from .command import Command
+
+LOCAL_NAMES = ["127.0.0.1", "localhost"]
+
+
+def run(args):
+    address = args.bind or bind.DEFAULT
+    _, port = bind.parse(address)  # before anything is made
+    hostnames = args.hostname or LOCAL_NAMES
+    folder = args.data_dir
+    datadir.check_reachable(folder)
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    public_url = args.public_url or "https://%s:%d" % (hostnames[0], port)
+    _create(datadir.conf_path(folder), TEMPLATE % {"public_url": public_url, "bind": address})
+    _create(os.path.join(folder, "session.key"), secrets.token_urlsafe(48) + "\n")
+    settings = config.load(folder)
+    db.migrate(settings.db_url)
+    fingerprint, made = _server_key(settings.gnupg_home)
+    if args.self_signed and not os.path.exists(settings.cert_file):
+        from .. import selfsigned
+
+        ca = selfsigned.make(settings.path("tls"), hostnames)
+        print("self-signed TLS: clients need the CA %s (zescrowctl setup --ca-file)" % ca)
+    print("data folder: %s" % settings.data_dir)
+    print("server key %s: %s" % ("made" if made else "kept", fingerprint))
+    print("fingerprint: %s" % fingerprint)
+    return 0
+
+
+def _create(path, text):
+    """Write a private file that is not there yet; keep one that is."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    with open(fd, "w") as f:
+        f.write(text)
+
+
+def _server_key(home):
+    """(fingerprint, made): the key in `home`, made if there is none."""
+    try:
+        try:
+            return keys.ServerKey(home).fingerprint, False
+        except keys.KeyError_:
+            return keys.generate(home, "zescrow escrow server"), True
+    except keys.KeyError_ as err:
+        raise ServerKeyUnusable(home=home, reason=err) from None
+    finally:
+        keys.stop_agent(home)
+
+
+def add_arguments(p):
+    p.add_argument("--self-signed", action="store_true", help="also a local CA and certificate")
+    p.add_argument("--hostname", action="append", default=None,
+                   help="the name clients use, for the certificate and the public URL; "
+                   "repeat for more names (default: 127.0.0.1 and localhost)")
+    p.add_argument("--public-url", help="the URL clients use (default https://HOSTNAME:PORT)")
+    p.add_argument("--bind", help="the address and port to listen on (default %s: every "
+                   "IPv4 address of this machine)" % bind.DEFAULT)
+
+
+TEMPLATE = """# zescrow-server settings; every one is described in docs/server.md.
+public_url = "%(public_url)s"
+# An IP address of this machine and a port (0.0.0.0: all IPv4 addresses).
+bind = "%(bind)s"
+# database_url = "postgresql://zescrow@localhost/zescrow"
+workers = 2
+max_upload_bytes = 65536
+claim_window_seconds = 86400
+rate_limit_per_minute = 120
+download_max_age_seconds = 300
+# smtp_host = "localhost"
+
+# One table per OpenID Connect provider; the login page lets the user pick.
+# [[oidc]]
+# name = "google"
+# title = "Google"
+# issuer = "https://accounts.google.com"
+# client_id = "..."
+# client_secret = "..."
+"""
+
+command = Command("init", "make the data folder, database and server key (run again after "
+                  "an upgrade)", add_arguments, run)
