@@ -21,7 +21,8 @@ import os
 import stat
 
 from . import defaults
-from .errors import ConfigInvalid
+from .errors import ConfigInvalid, UnsafeStateFile
+from .fsutil import open_regular
 
 DEFAULT_MIN_UID = 1000
 
@@ -49,11 +50,11 @@ def load(path, require_root_owned=False):
     user's secret is encrypted to.
     """
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = open_regular(path)
     except FileNotFoundError:
         return Enrolment(path, {})
-    except OSError as err:
-        raise ConfigInvalid(path=path, reason=err.strerror) from err
+    except UnsafeStateFile as err:
+        raise ConfigInvalid(path=path, reason=err.details["reason"]) from err
     with os.fdopen(fd, "rb") as f:
         st = os.fstat(f.fileno())
         if require_root_owned and (st.st_uid != 0 or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)):

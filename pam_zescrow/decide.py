@@ -15,6 +15,7 @@ import os
 
 from . import defaults
 from .defaults import DIGEST_IN_NAME, ESCROWED_MARKER
+from .fsutil import open_regular
 
 
 def decide(setup, user_dir):
@@ -39,8 +40,8 @@ def decide(setup, user_dir):
 
 def _read_marker(path):
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
+        fd = open_regular(path)  # a fifo here must not hold the login
+    except FileNotFoundError:
         return None
     with os.fdopen(fd, "rb") as f:
         return f.read(200).decode("ascii", "replace").strip() or None

@@ -9,6 +9,7 @@ CLI and the daemon honour the small allowlist of environment overrides in
 CONFIG_DIR = "/etc/zescrow"
 SYSTEM_CONFIG = CONFIG_DIR + "/zescrow.conf"
 SERVER_KEY = CONFIG_DIR + "/server-key.asc"
+CA_FILE = CONFIG_DIR + "/ca.pem"  # setup copies the admin's --ca-file here: users read it
 USER_CONFIG = "~/.config/zescrow/zescrow.conf"
 
 # Per-user state lives outside the home: at authentication time an
@@ -38,6 +39,18 @@ MAX_ARCHIVE_BYTES = 256 * 1024
 GNUPG_HOME_PARENT = "/dev/shm"
 GPG_BINARY = "gpg"
 GPG_TIMEOUT_SECONDS = 20
+
+# The hook's time: a hard alarm on the login path (reading a few small files),
+# and a budget for the detached escrow (two key derivations and gpg), after
+# which it is killed with every process it started. `budget=` on the pam.d
+# line changes the latter, within these bounds.
+HOOK_BUDGET_SECONDS = 2
+CHILD_BUDGET_SECONDS = 60
+CHILD_BUDGET_RANGE = (1, 600)
+# After a password that does not unwrap (a hook placed where it sees every
+# guess), no key derivation for that user for this long.
+WRONG_PASSWORD_BACKOFF_SECONDS = 600
+WRONG_PASSWORD_MARKER = "wrong-password.at"
 
 # Spool file names: NAME.gpg (the sealed archive) then NAME.json (its
 # metadata). The JSON is written last: its presence means the pair is whole.

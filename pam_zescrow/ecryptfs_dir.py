@@ -22,6 +22,10 @@ from .errors import (BadEcryptfsrc, EcryptfsTooLarge, NoEcryptfsSetup,
                      UnreadableFile, UnsafeEcryptfsEntry, UntrustedFile)
 
 
+# What the kernel makes up as it is read: never a user's key folder.
+KERNEL_FILE_SYSTEMS = ("/proc/", "/sys/", "/dev/")
+
+
 class Entry(namedtuple("Entry", "name mode mtime data", defaults=(None,))):
     """A file or folder: name relative to the folder ("/"-separated),
     permission bits, mtime, and the bytes (None for a folder)."""
@@ -139,7 +143,11 @@ class _Reader:
                                           "(%s); zescrow follows one link only" % real)
         if not stat.S_ISDIR(st.st_mode):
             raise NoEcryptfsSetup(path=path, missing="folder (it is a file)")
-        return os.path.normpath(real)
+        real = os.path.normpath(real)
+        if (real + "/").startswith(KERNEL_FILE_SYSTEMS):
+            raise UnsafeEcryptfsEntry(path=path, reason="it leads to %s, a kernel file "
+                                      "system, not an eCryptfs folder" % real)
+        return real
 
     def walk(self, root, prefix, out, shown_root):
         here = os.path.join(root, prefix)

@@ -11,7 +11,10 @@ A hard alarm bounds its own time; the expensive steps run detached.
 
 Arguments from the pam.d line (the only configuration it takes; the
 environment is not trusted, except PAM_USER and PAM_TYPE that pam_exec
-sets): conf=FILE, state_dir=DIR, logfile=FILE, debug.
+sets): conf=FILE, state_dir=DIR, logfile=FILE, budget=SECONDS, debug.
+
+Core dumps are off from the first line on (RLIMIT_CORE 0, soft and hard):
+a crash while the password is in memory must not write it to disk.
 """
 
 import os
@@ -22,12 +25,16 @@ if __name__ == "__main__":  # run as a script with -I -S: find our package by ou
 
 # _signal, not signal: the latter imports enum (~4 ms of every login).
 import _signal  # noqa: E402
+import resource  # noqa: E402
+
+# Before anything reads the password: no core file of this process or of
+# anything it starts (the detached escrow inherits the limit).
+resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 from pam_zescrow import capture, defaults, hooklog  # noqa: E402
 from pam_zescrow.errors import NoPassword, ZescrowError  # noqa: E402
 
-HOOK_BUDGET_SECONDS = 2  # the login path: reading a few small files
-CHILD_BUDGET_SECONDS = 60  # the detached work: two derivations and gpg
+HOOK_BUDGET_SECONDS = defaults.HOOK_BUDGET_SECONDS
 SAFE_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -77,11 +84,14 @@ def run(opts, log):
 
 def parse_args(argv):
     opts = {"conf": defaults.SYSTEM_CONFIG, "state_dir": defaults.STATE_ROOT,
-            "logfile": None, "debug": False}
+            "logfile": None, "debug": False, "budget": defaults.CHILD_BUDGET_SECONDS}
+    low, high = defaults.CHILD_BUDGET_RANGE
     for arg in argv:
         key, eq, value = arg.partition("=")
         if key == "debug" and not eq:
             opts["debug"] = True
+        elif key == "budget" and value.isdigit() and low <= int(value) <= high:
+            opts["budget"] = int(value)
         elif key in opts and eq and value.startswith("/"):
             opts[key] = value
         # Unknown arguments are ignored: a typo in pam.d must not break logins.

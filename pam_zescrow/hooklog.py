@@ -1,16 +1,17 @@
 """The hook's log: syslog (authpriv), and a file when the pam.d line names one.
 
 Not the logging package: importing it costs ~10 ms of every login, and the
-hook writes a handful of lines. Every line goes through the same
-redaction as the CLI's logs (secret.redact) as a second line of defence;
-the first is that no message is ever built from a secret.
+hook writes a handful of lines. No message is ever built from a secret
+(secret.py says why nothing is redacted afterwards). Every line has its
+control characters escaped: user names, paths and file names come from
+users, and a newline in one would forge a line of its own.
 """
 
 import os
 import syslog
 import time
 
-from .secret import redact
+from .printable import printable
 
 
 class HookLog:
@@ -34,7 +35,7 @@ class HookLog:
             self._write(syslog.LOG_DEBUG, "debug", message)
 
     def _write(self, priority, level, message):
-        message = redact(message)
+        message = printable(message)
         syslog.syslog(priority, message)
         if self.fd is not None:
             stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())

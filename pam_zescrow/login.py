@@ -11,9 +11,10 @@ import os
 import stat
 import time
 
-from . import config, decide, defaults, ecryptfs_dir, privileges
+from . import backoff, config, decide, defaults, ecryptfs_dir, privileges, supervise
 from .detach import detach
-from .errors import NotAllowed, ZescrowError
+from .errors import MemoryFsUnavailable, NotAllowed, WrongPassword, ZescrowError
+from .fsutil import open_regular
 
 
 def escrow_at_login(user_name, password, opts, log):
@@ -42,22 +43,30 @@ def escrow_at_login(user_name, password, opts, log):
             return
         setup = ecryptfs_dir.read(ecryptfs_path, _rc_path(user), trusted_uids={0, user.uid})
         needed, why = decide.decide(setup, user_dir)
+        if needed:
+            wait = backoff.seconds_left(user_dir)
     if not needed:
         log.debug("user %s: %s: nothing to do" % (user.name, why))
+        return
+    if wait:
+        log.info("user %s: %s, but a password did not unwrap the key lately: backing off "
+                 "for %d s more (is the hook placed after the password check? docs/pam.md)"
+                 % (user.name, why, wait))
         return
     log.debug("user %s: %s: escrowing in the background" % (user.name, why))
     # The grandchild inherits the lock (flock belongs to the open file, which
     # fork shares) and holds it until it is done; the hook's copy closes at exit.
     keep = [fd for fd in (log.fd, lock) if fd is not None]
-    detach(lambda: _escrow_detached(user, setup, password, enrolment, user_dir, log), keep)
+    detach(lambda: _escrow_detached(user, setup, password, enrolment, user_dir, log,
+                                    opts["budget"]), keep)
 
 
 def _try_lock(user_dir):
     """An exclusive lock on USER/.lock, or None when another login holds it."""
     import fcntl
 
-    fd = os.open(os.path.join(user_dir, ".lock"),
-                 os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, defaults.PRIVATE_FILE_MODE)
+    fd = open_regular(os.path.join(user_dir, ".lock"), os.O_RDWR | os.O_CREAT,
+                      defaults.PRIVATE_FILE_MODE)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -85,36 +94,29 @@ def ensure_user_dir(state_root, user_dir, user):
                          % user_dir)
 
 
-def _escrow_detached(user, setup, password, enrolment, user_dir, log):
-    """In the grandchild: drop root, unwrap → … → spool, record the outcome."""
-    import _signal
-
-    from . import hook
+def _escrow_detached(user, setup, password, enrolment, user_dir, log, budget):
+    """In the grandchild: drop root, then unwrap → … → spool in a supervised
+    worker (supervise.py), and record the outcome."""
+    import tempfile
 
     from . import state
 
-    _signal.alarm(hook.CHILD_BUDGET_SECONDS)
-    started = time.monotonic()
     state_path = state.path_in(user_dir)
+    gnupg_parent = None
     try:
+        supervise.yield_to_logins()
         privileges.become(user)
-        _enable_site_packages()  # gnupg lives there; the hook started with -S
-        from . import pipeline
-
-        prepared = pipeline.prepare_setup(setup, password)
-        entry = pipeline.escrow(prepared, enrolment.key_file, enrolment.fingerprint,
-                                os.path.join(user_dir, defaults.SPOOL_DIRNAME), user.name,
-                                server_url=enrolment.url)
-        _record(state_path, last_spooled={k: entry.meta.get(k) for k in (
-            "archive", "setup_digest", "key_signature", "sha256", "created")}, last_error=None)
-        log.info("user %s: sealed and spooled %s (key signature %s) in %.2f s"
-                 % (user.name, entry.name, prepared.verified.fekek_sig,
-                    time.monotonic() - started))
-        return 0
+        supervise.not_dumpable()
+        try:  # gpg's throwaway home goes in here: removed even if the worker is killed
+            gnupg_parent = tempfile.mkdtemp(prefix="zs-", dir=defaults.GNUPG_HOME_PARENT)
+        except OSError as err:
+            raise MemoryFsUnavailable(path=defaults.GNUPG_HOME_PARENT,
+                                      reason=err.strerror) from err
+        work = lambda: _escrow(user, setup, password, enrolment, user_dir, log, gnupg_parent)  # noqa: E731
+        # The worker has its copy of the password; the supervisor wipes its own.
+        return supervise.run(work, budget, in_supervisor=password.wipe)
     except ZescrowError as err:
-        log.error("user %s: not escrowed: %s [%s]" % (user.name, err.text, err.code))
-        _record(state_path, last_error={"code": err.code, "message": err.text,
-                                        "hint": err.hint_text, "at": _now()})
+        _failed(user, err, state_path, log)
         return 1
     except BaseException as err:  # noqa: B902 — the detached child logs, never raises
         log.error("user %s: not escrowed: unexpected %s (a bug; please report)"
@@ -122,6 +124,50 @@ def _escrow_detached(user, setup, password, enrolment, user_dir, log):
         return 1
     finally:
         password.wipe()
+        if gnupg_parent:
+            import shutil
+
+            shutil.rmtree(gnupg_parent, ignore_errors=True)
+
+
+def _escrow(user, setup, password, enrolment, user_dir, log, gnupg_parent):
+    """In the worker: unwrap → verify → archive → seal → spool."""
+    from . import state
+
+    started = time.monotonic()
+    state_path = state.path_in(user_dir)
+    try:
+        _enable_site_packages()  # gnupg lives there; the hook started with -S
+        from . import pipeline
+
+        prepared = pipeline.prepare_setup(setup, password)
+        entry = pipeline.escrow(prepared, enrolment.key_file, enrolment.fingerprint,
+                                os.path.join(user_dir, defaults.SPOOL_DIRNAME), user.name,
+                                server_url=enrolment.url, gnupg_parent=gnupg_parent)
+        backoff.clear(user_dir)
+        _record(state_path, last_spooled={k: entry.meta.get(k) for k in (
+            "archive", "setup_digest", "key_signature", "sha256", "created")}, last_error=None)
+        log.info("user %s: sealed and spooled %s (key signature %s) in %.2f s"
+                 % (user.name, entry.name, prepared.verified.fekek_sig,
+                    time.monotonic() - started))
+        return 0
+    except ZescrowError as err:
+        if isinstance(err, WrongPassword):
+            backoff.record_wrong_password(user_dir)
+        _failed(user, err, state_path, log)
+        return 1
+    except BaseException as err:  # noqa: B902 — the worker logs, never raises
+        log.error("user %s: not escrowed: unexpected %s (a bug; please report)"
+                  % (user.name, type(err).__name__))
+        return 1
+    finally:
+        password.wipe()
+
+
+def _failed(user, err, state_path, log):
+    log.error("user %s: not escrowed: %s [%s]" % (user.name, err.text, err.code))
+    _record(state_path, last_error={"code": err.code, "message": err.text,
+                                    "hint": err.hint_text, "at": _now()})
 
 
 def _record(state_path, **changes):

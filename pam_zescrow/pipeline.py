@@ -33,12 +33,14 @@ def prepare_setup(setup, login_password):
     return Prepared(setup, verified, archive)
 
 
-def escrow(prepared, key_path, fingerprint, spool_dir, user, host=None, server_url=""):
+def escrow(prepared, key_path, fingerprint, spool_dir, user, host=None, server_url="",
+           gnupg_parent=None):
     # Imported here: inspect never seals, and these pull in subprocess,
     # socket and tempfile, which it would pay for at every start.
     from . import seal, spool
 
-    sealed = seal.seal(prepared.archive.data, key_path, fingerprint)
+    sealed = seal.seal(prepared.archive.data, key_path, fingerprint,
+                       **({"home_parent": gnupg_parent} if gnupg_parent else {}))
     meta = spool.metadata(user, sealed, prepared.verified, prepared.setup.setup_digest(),
                           host=host)
     # The archive can go only to the server whose key sealed it.

@@ -7,21 +7,18 @@ slice, the tar in memory) cannot be wiped, so such copies are kept few and
 short-lived, and they live only in the process that unwraps — which exits
 soon after. Wiping narrows the window; it is not a guarantee.
 
-As a second line of defence, every secret is registered with
-`RedactingFilter`, which blanks it out of any log record.
+No secret is ever passed to a formatting call, so no log line can carry
+one. There is deliberately no redaction after the fact: replacing a secret's
+value in a line also replaces every innocent occurrence of the same text
+(a password equal to the user name turned "user alice" into "user
+[REDACTED]"), which tells the reader the secret.
 """
 
-import weakref
-
-_LIVE = weakref.WeakSet()
-
-
 class Secret:
-    __slots__ = ("_buf", "__weakref__")
+    __slots__ = ("_buf",)
 
     def __init__(self, value=b""):
         self._buf = bytearray(value)
-        _LIVE.add(self)
 
     @classmethod
     def adopt(cls, buf):
@@ -66,30 +63,3 @@ class Secret:
 
     def __reduce__(self):
         raise TypeError("a Secret cannot be pickled")
-
-
-class RedactingFilter:
-    """Replaces the value of any live Secret in a log record by [REDACTED].
-
-    A plain object with `filter(record)`, which is all logging asks of a
-    filter: importing logging here would cost every zescrowctl start ~4 ms.
-    """
-
-    def filter(self, record):
-        text = record.getMessage()
-        redacted = redact(text)
-        if redacted != text:
-            record.msg, record.args = redacted, None
-        return True
-
-
-def redact(text):
-    """`text` with every live secret (raw, hex or repr) replaced by [REDACTED]."""
-    for secret in list(_LIVE):
-        raw = bytes(secret._buf)
-        if len(raw) < 4:  # too short to search for without blanking everything
-            continue
-        for form in (raw.decode("utf-8", "replace"), raw.hex(), repr(raw)):
-            if form and form in text:
-                text = text.replace(form, "[REDACTED]")
-    return text

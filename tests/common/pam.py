@@ -52,9 +52,9 @@ class Machine:
         os.chmod(self.conf, 0o644)
 
     # --- users -----------------------------------------------------------
-    def add_user(self, password, mount=None, shell="/usr/sbin/nologin"):
+    def add_user(self, password, mount=None, shell="/usr/sbin/nologin", name=None):
         """A real user with `password` (bytes) and, with `mount`, an eCryptfs setup."""
-        name = "zt" + secrets.token_hex(5)
+        name = name or "zt" + secrets.token_hex(5)
         home_base = self.base / name
         home_base.mkdir(mode=0o755)
         # A uid new since boot, as a new user's is: pam_ecryptfs behaves
@@ -83,8 +83,11 @@ class Machine:
         return self.base / user / "ecryptfs-store" / ".ecryptfs"
 
     # --- PAM ---------------------------------------------------------------
-    def service(self, hook_args=(), with_hook=True, flags="-I -S", debug=True):
-        """A service file shaped like Debian's common-auth, the hook in Additional."""
+    def service(self, hook_args=(), with_hook=True, flags="-I -S", debug=True, misplaced=False):
+        """A service file shaped like Debian's common-auth, the hook in Additional.
+
+        misplaced: the hook before pam_unix, as an admin might put it by hand:
+        it then runs for every password typed, right or wrong."""
         name = "zescrow-test-" + secrets.token_hex(4)
         lines = ["auth\t[success=1 default=ignore]\tpam_unix.so nullok",
                  "auth\trequisite\tpam_deny.so",
@@ -92,8 +95,12 @@ class Machine:
         if with_hook:
             args = ["conf=%s" % self.conf, "state_dir=%s" % self.state_dir,
                     "logfile=%s" % self.logfile] + (["debug"] if debug else []) + list(hook_args)
-            lines.append("auth\toptional\tpam_exec.so expose_authtok seteuid quiet %s %s %s %s"
-                         % (PYTHON, flags, HOOK, " ".join(args)))
+            hook = ("auth\toptional\tpam_exec.so expose_authtok seteuid quiet %s %s %s %s"
+                    % (PYTHON, flags, HOOK, " ".join(args)))
+            if misplaced:
+                lines.insert(0, hook)
+            else:
+                lines.append(hook)
         lines += ["account\trequired\tpam_permit.so", "session\trequired\tpam_permit.so"]
         path = Path("/etc/pam.d") / name
         path.write_text("\n".join(lines) + "\n")
