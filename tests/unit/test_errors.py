@@ -28,3 +28,21 @@ def test_docs_errors_md_is_up_to_date():
     out = subprocess.run([sys.executable, str(ROOT / "tools" / "errorlist.py")],
                          capture_output=True, text=True, check=True).stdout
     assert (ROOT / "docs" / "errors.md").read_text() == out, "run: make docs"
+
+
+def test_docs_errors_md_lists_every_error_the_client_can_raise():
+    """Every error class in the client's packages, wherever it is defined, has its row."""
+    import importlib
+    import pkgutil
+
+    import pam_zescrow
+    import zescrowd
+
+    for package in (pam_zescrow, zescrowd):
+        for module in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+            importlib.import_module(module.name)
+    text = (ROOT / "docs" / "errors.md").read_text()
+    missing = ["%s (%d, %s)" % (cls.__name__, cls.exit_code, cls.code)
+               for cls in all_error_classes() if cls.exit_code >= 3
+               and "| %d | `%s` |" % (cls.exit_code, cls.code) not in text]
+    assert not missing, "not in docs/errors.md: " + ", ".join(missing)
