@@ -35,7 +35,7 @@ def read_fd(fd, source, strip_newline=False):
     if strip_newline and buf.endswith(b"\n"):
         _cut(buf, len(buf) - 1)
     if not buf:
-        raise NoPassword(source=source)
+        raise NoPassword(source="%s was empty" % source)
     return secret
 
 
@@ -43,7 +43,21 @@ def login_password(password_fd, ecryptfs_path):
     """The CLI's way: from --password-fd N (one trailing newline dropped), else the terminal."""
     if password_fd is not None:
         return read_fd(password_fd, "file descriptor %d" % password_fd, strip_newline=True)
+    _something_to_unwrap(ecryptfs_path)
     return prompt_tty("LOGIN password (to unwrap %s): " % ecryptfs_path)
+
+
+def _something_to_unwrap(ecryptfs_path):
+    """Never ask for a password when there is no wrapped-passphrase to use it on."""
+    from . import defaults
+    from .errors import NoEcryptfsSetup
+
+    try:
+        os.stat(os.path.join(ecryptfs_path, defaults.WRAPPED_PASSPHRASE))
+    except (FileNotFoundError, NotADirectoryError):
+        raise NoEcryptfsSetup(path=ecryptfs_path, missing=defaults.WRAPPED_PASSPHRASE) from None
+    except OSError:
+        pass  # unreadable: the pipeline says so, with the path
 
 
 def prompt_tty(prompt):
@@ -53,7 +67,7 @@ def prompt_tty(prompt):
     try:
         tty = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
     except OSError:
-        raise NoPassword(source="the terminal (there is none)") from None
+        raise NoPassword(source="there is no terminal to ask on") from None
     try:
         old = termios.tcgetattr(tty)
         new = termios.tcgetattr(tty)
@@ -68,7 +82,7 @@ def prompt_tty(prompt):
     finally:
         os.close(tty)
     if not secret:
-        raise NoPassword(source="the terminal")
+        raise NoPassword(source="the terminal gave an empty line")
     return secret
 
 

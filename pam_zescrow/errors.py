@@ -117,8 +117,9 @@ class BadEcryptfsrc(ZescrowError):
 
 class NoPassword(ZescrowError):
     code, exit_code = "no-password", 13
-    message = "no password was given ({source} was empty)"
-    hint = "type the LOGIN password, or pass it on the file descriptor given with --password-fd"
+    message = "no password was given: {source}"
+    hint = ("type it at a terminal, or give it on a file descriptor with --password-fd N "
+            "(0 is standard input)")
 
 
 class UntrustedFile(ZescrowError):

@@ -11,8 +11,8 @@ unprivileged in a temporary folder:
     ZESCROW_STATE_DIR   instead of /var/lib/zescrow
 """
 
-import getpass
 import os
+import pwd
 
 from pam_zescrow import config, defaults
 
@@ -24,8 +24,10 @@ class ClientConfig:
         self.user_path = env.get("ZESCROW_USER_CONF") or os.path.expanduser(
             defaults.USER_CONFIG)
         self.state_root = env.get("ZESCROW_STATE_DIR") or defaults.STATE_ROOT
-        self.user = getpass.getuser()
+        self.uid = os.getuid()
+        self.user = _user_name(self.uid)
         system = config.load(self.system_path)
+        self.min_uid = system.min_uid  # the PAM hook reads only the system's policy
         user = config.load(self.user_path)
         chosen = user if user.enrolled else system
         self.source = self.user_path if user.enrolled else self.system_path
@@ -34,6 +36,10 @@ class ClientConfig:
         self.key_file = chosen.key_file
         self.ca_file = chosen.ca_file
         self.enrolled = chosen.enrolled
+
+    @property
+    def ecryptfs_dir(self):
+        return os.path.expanduser("~/" + defaults.ECRYPTFS_DIRNAME)
 
     @property
     def user_dir(self):
@@ -58,3 +64,12 @@ class ClientConfig:
         if self.ca_file and url.rstrip("/") == self.url:
             return self.ca_file
         return True
+
+
+def _user_name(uid):
+    # The uid, not $USER or $LOGNAME: those are whatever the caller's
+    # environment says (su and setpriv keep them), and they name the state folder.
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)

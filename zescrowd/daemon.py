@@ -21,7 +21,7 @@ import time
 from pam_zescrow import spool, state
 from pam_zescrow.errors import ZescrowError
 from pam_zescrow.fsutil import atomic_write
-from pam_zescrow.secret import RedactingFilter
+from pam_zescrow.printable import EscapingFilter
 
 from . import notify, upload
 from .config import ClientConfig
@@ -227,16 +227,23 @@ def _sd_notify(message):
         pass
 
 
-def main(argv=None):
+def build_parser():
+    from pam_zescrow import __version__
+
     parser = argparse.ArgumentParser(prog="zescrowd", description=__doc__.split("\n")[0])
-    parser.add_argument("--follow-seconds", type=float, default=1800,
-                        help="how long to follow a claim after the click")
-    parser.add_argument("--poll-seconds", type=float, default=10,
-                        help="how often to ask the server while following")
+    parser.add_argument("--version", action="version", version="zescrowd " + __version__)
+    parser.add_argument("--follow-seconds", type=float, default=1800, metavar="N",
+                        help="how long to follow a claim after the click (default 1800)")
+    parser.add_argument("--poll-seconds", type=float, default=10, metavar="N",
+                        help="how often to ask the server while following (default 10)")
     parser.add_argument("--no-notify", action="store_true", help="no desktop notifications")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     handler = logging.StreamHandler(sys.stderr)  # under systemd: the journal
-    handler.addFilter(RedactingFilter())
+    handler.addFilter(EscapingFilter())
     handler.setFormatter(logging.Formatter("%(message)s"))
     root = logging.getLogger("zescrow")
     root.addHandler(handler)

@@ -1,7 +1,10 @@
-"""What can go wrong between the spool and the server: each with its cause and a next step.
+"""What zescrowd and zescrowctl can meet: each failure with its cause and a next step.
 
-`transient` errors are retried with backoff; the others wait for the user
-(the server refused the archive for a reason that retrying will not fix).
+Upload errors: `transient` ones are retried with backoff; the others wait
+for the user (the server refused the archive for a reason that retrying
+will not fix). Then the account's situation, setup's errors (each ends with
+"nothing was changed": a failed setup never leaves half an enrolment), and
+recover's wrong files. Exit codes are listed in docs/errors.md.
 """
 
 from pam_zescrow.errors import ZescrowError
@@ -59,13 +62,147 @@ class KeyChanged(UploadError):
             "administrator for the fingerprint, then: zescrowctl setup {url} --fingerprint FPR")
 
 
+# --- the account's situation: why there is no escrow (yet) ---------------
+
 class NotEnrolled(ZescrowError):
     code, exit_code = "not-enrolled", 57
     message = "no escrow server is set up (neither {system} nor {user} names one)"
-    hint = "choose one with: zescrowctl setup SERVER_URL"
+    hint = ("ask the administrator to enrol this machine (zescrowctl setup SERVER_URL "
+            "--system), or choose a server for your own account: zescrowctl setup SERVER_URL")
 
 
 class NoEscrow(ZescrowError):
     code, exit_code = "no-escrow", 58
     message = "nothing has been escrowed yet from this account"
     hint = ("log in again (the PAM hook escrows at login), or run: zescrowctl escrow")
+
+
+class SystemAccount(ZescrowError):
+    code, exit_code = "system-account", 59
+    message = ("zescrow does not escrow {user}: uid {uid} is below min_uid {min_uid}, and "
+               "root and system accounts are left out")
+    hint = ("run zescrowctl as the user whose eCryptfs home is to be backed up; to enrol "
+            "this machine for all its users: zescrowctl setup SERVER_URL --system")
+
+
+class NoEcryptfsHome(ZescrowError):
+    code, exit_code = "no-ecryptfs-home", 60
+    message = "{user} has no eCryptfs home: there is no {path}, so there is no key to escrow"
+    hint = ("zescrow backs up the key of a home encrypted with ecryptfs-setup-private or "
+            "ecryptfs-migrate-home; an account without one needs nothing from zescrow")
+
+
+class NotUploadedYet(ZescrowError):
+    code, exit_code = "not-uploaded-yet", 61
+    message = "an archive waits in the spool {spool}: it is not uploaded yet"
+    hint = "zescrowctl status shows why; zescrowctl retry uploads it now"
+
+
+# --- setup: choosing a server and pinning its key --------------------------
+
+class SetupNeedsRoot(ZescrowError):
+    code, exit_code = "setup-needs-root", 62
+    message = "setup --system writes {path}, which only root may change (you are {user})"
+    hint = ("run it as root: sudo zescrowctl setup {url} --system (with the same options); "
+            "or leave out --system to choose a server for your own account; nothing was "
+            "changed")
+
+
+class SetupBadUrl(ZescrowError):
+    code, exit_code = "setup-bad-url", 63
+    message = "{url} is not the https:// address of an escrow server: {reason}"
+    hint = ("give the address as https://HOST[:PORT], e.g.: zescrowctl setup {suggestion}; "
+            "nothing was changed")
+
+
+class SetupUnreachable(ZescrowError):
+    code, exit_code = "setup-unreachable", 64
+    message = "cannot reach an escrow server at {host}: {reason}"
+    hint = ("check the host and port, and ask the server's administrator whether it runs "
+            "(zescrow-server serve); nothing was changed")
+
+
+class SetupNotTls(ZescrowError):
+    code, exit_code = "setup-not-tls", 65
+    message = ("{host} does not answer TLS ({reason}): it speaks plain HTTP, or something "
+               "else, on that port")
+    hint = ("give the server's HTTPS port, the one in its public_url (a plain-HTTP port is "
+            "for a TLS proxy in front of it); nothing was changed")
+
+
+class SetupTlsFailed(ZescrowError):
+    code, exit_code = "setup-tls-failed", 66
+    message = "certificate verify failed for {host} ({reason})"
+    hint = ("give the CA that signed the server's certificate: zescrowctl setup {url} "
+            "--ca-file CA.pem (its administrator has it; zescrow-server init --self-signed "
+            "makes DATA/tls/ca.pem); nothing was changed")
+
+
+class SetupNotAServer(ZescrowError):
+    code, exit_code = "setup-not-a-server", 67
+    message = "{url} is not the address of a zescrow server: {reason}"
+    hint = ("give the server's address as its administrator gives it, without a path, e.g.: "
+            "zescrowctl setup {base} (with the same options); nothing was changed")
+
+
+class SetupServerFailed(ZescrowError):
+    code, exit_code = "setup-server-failed", 68
+    message = "the escrow server {host} failed (HTTP {status}): {reason}"
+    hint = ("try again later; if it persists, tell the server's administrator; nothing was "
+            "changed")
+
+
+class SetupFingerprintMismatch(ZescrowError):
+    code, exit_code = "setup-fingerprint-mismatch", 69
+    message = ("the server {host} publishes the key {actual}, not the {expected} you gave "
+               "with --fingerprint")
+    hint = ("check the fingerprint with the server's administrator (zescrow-server init "
+            "prints it); if theirs is the one you gave, someone between you and the server "
+            "may be impersonating it; nothing was changed")
+
+
+class SetupNeedsConfirmation(ZescrowError):
+    code, exit_code = "setup-needs-confirmation", 70
+    message = "there is no terminal to ask whether {fingerprint} is the key of {url}"
+    hint = ("compare it with the fingerprint the server's administrator gives you, then run "
+            "again with --fingerprint FPR (pins only that key), or with --yes (pins the key "
+            "the server shows); nothing was changed")
+
+
+class SetupBadCaFile(ZescrowError):
+    code, exit_code = "setup-bad-ca-file", 71
+    message = "{path} cannot be used as a CA file: {reason}"
+    hint = ("give the PEM file of the CA that signed the server's certificate "
+            "(zescrow-server init --self-signed makes DATA/tls/ca.pem); nothing was changed")
+
+
+class SetupUnwritable(ZescrowError):
+    code, exit_code = "setup-unwritable", 72
+    message = "cannot write the enrolment {path}: {reason}"
+    hint = ("check the folder with: ls -ld {folder}; then run setup again (the enrolment may "
+            "be incomplete until it succeeds)")
+
+
+# --- recover: the wrong file --------------------------------------------------
+
+class SealedArchiveGiven(ZescrowError):
+    code, exit_code = "sealed-archive-given", 41
+    message = ("{path}: this is the sealed archive (OpenPGP, encrypted to the escrow server's "
+               "key), which only the server can open")
+    hint = ("download the claimed one from the server ({server}: sign in, then Download), and "
+            "run: zescrowctl recover DOWNLOADED.tar.gz")
+
+
+class ArchiveOfAnotherSetup(ZescrowError):
+    code, exit_code = "archive-of-another-setup", 42
+    message = ("{path} belongs to another setup: its key signature is {actual}, but "
+               "{sig_path} says {expected}")
+    hint = ("download the escrow whose key signature is {expected} (the server's list shows "
+            "each one's), or give --ecryptfs-dir the folder this archive came from")
+
+
+class NothingToCompare(ZescrowError):
+    code, exit_code = "nothing-to-compare", 43
+    message = "{folder} has no Private.sig to compare the archive with"
+    hint = ("give --ecryptfs-dir the .ecryptfs folder of the home being recovered (e.g. "
+            "/home/.ecryptfs/USER/.ecryptfs), or leave it out")

@@ -17,6 +17,10 @@ import ssl
 from urllib.parse import urlsplit
 
 MAX_BODY = 1024 * 1024
+# What OpenSSL says when the other end answers a ClientHello with plain HTTP
+# (or anything that is not TLS): the port is not a TLS port.
+NOT_TLS_REASONS = {"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "HTTP_REQUEST",
+                   "UNKNOWN_PROTOCOL", "PACKET_LENGTH_TOO_LONG"}
 
 
 class Response:
@@ -32,11 +36,12 @@ class Response:
 
 
 class NetworkError(Exception):
-    """Could not talk to the server: `tls` tells a certificate problem from the rest."""
+    """Could not talk to the server: `tls` tells a TLS problem from the rest, and
+    `not_tls` a port that does not speak TLS at all."""
 
-    def __init__(self, reason, tls=False):
+    def __init__(self, reason, tls=False, not_tls=False):
         super().__init__(reason)
-        self.reason, self.tls = reason, tls
+        self.reason, self.tls, self.not_tls = reason, tls or not_tls, not_tls
 
 
 def request(method, url, body=None, headers=None, verify=True, timeout=(10, 30)):
@@ -64,7 +69,8 @@ def request(method, url, body=None, headers=None, verify=True, timeout=(10, 30))
     except ssl.SSLCertVerificationError as err:
         raise NetworkError(err.verify_message or str(err), tls=True) from None
     except ssl.SSLError as err:
-        raise NetworkError("TLS failed: %s" % (err.reason or err), tls=True) from None
+        raise NetworkError("TLS failed: %s" % (err.reason or err), tls=True,
+                           not_tls=err.reason in NOT_TLS_REASONS) from None
     except ConnectionRefusedError:
         raise NetworkError("connection refused") from None
     except socket.gaierror as err:

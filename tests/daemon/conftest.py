@@ -21,6 +21,8 @@ from tests.conftest import require
 from tests.server.conftest import key_home, server_pub, tls_dir  # noqa: F401 — fixtures
 
 MOUNT = b"3c9e1f7a5b2d8c4e6f0a1b3c5d7e9f11"
+OTHER_MOUNT = b"7e6d5c4b3a29180f7e6d5c4b3a291800"
+CLI = os.path.join(os.path.dirname(sys.executable), "zescrowctl")
 LOGIN = b"daemon test login"
 
 
@@ -197,6 +199,73 @@ def desktop():
     d = Desktop()
     yield d
     d.close()
+
+
+class World:
+    """A throwaway machine: its enrolment, state folder, users and files (Machine),
+    root's own home, and the files a confused user hands to recover."""
+
+    def __init__(self, server, server_pub):
+        from tests.common.pam import Machine
+
+        self.machine = Machine()
+        self.server, self.fingerprint = server, server_pub[1]
+        self.files = self.machine.base / "files"
+        self.files.mkdir(mode=0o755)
+        self.ca = self.files / "ca.pem"  # a copy anyone may read
+        shutil.copy(server.ca, self.ca)
+        os.chmod(self.ca, 0o644)
+        self.root_home = self.machine.base / "root-home"
+        self.root_home.mkdir(mode=0o700)
+        try:
+            self.make_wrong_files(server_pub)
+        except BaseException:
+            self.close()
+            raise
+
+    def make_wrong_files(self, server_pub):
+        mine = make_setup(Path(tempfile.mkdtemp(dir=self.files)), MOUNT, LOGIN)
+        other = make_setup(Path(tempfile.mkdtemp(dir=self.files)), OTHER_MOUNT, LOGIN)
+        prepared = pipeline.prepare(str(mine), LOGIN)
+        self.archive = self.files / "escrow.tar.gz"
+        self.archive.write_bytes(prepared.archive.data)
+        entry = pipeline.escrow(prepared, server_pub[0], server_pub[1], str(self.files / "spool"),
+                                "tester", host="testbox", server_url=self.server.url)
+        self.sealed = Path(entry.sealed_path)
+        self.other_setup = other
+        self.empty_dir = self.files / "empty"
+        self.empty_dir.mkdir()
+        for path in self.files.rglob("*"):
+            os.chmod(path, 0o755 if path.is_dir() else 0o644)
+
+    def enrol(self):
+        r = self.run(None, "setup", self.server.url, "--system", "--ca-file", str(self.ca),
+                     "--fingerprint", self.fingerprint)
+        assert r.returncode == 0, r.stderr
+
+    def run(self, user, *args):
+        """zescrowctl as root (user None) or as `user`, with no terminal."""
+        env = {"PATH": os.environ["PATH"], "ZESCROW_CONF": str(self.machine.conf),
+               "ZESCROW_STATE_DIR": str(self.machine.state_dir), "LANG": "C.UTF-8"}
+        argv = [CLI] + list(args)
+        if user is None:
+            env.update(HOME=str(self.root_home), USER="root", LOGNAME="root")
+        else:
+            env.update(HOME=str(self.machine.base / user / "home"), USER=user, LOGNAME=user)
+            argv = ["setpriv", "--reuid=" + user, "--regid=" + user, "--init-groups"] + argv
+        return subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, capture_output=True,
+                              text=True, timeout=60, start_new_session=True)
+
+    def close(self):
+        self.machine.close()
+
+
+@pytest.fixture
+def world(escrow_server, server_pub, real_tools):
+    require(os.geteuid() == 0, "throwaway users need root")
+    w = World(escrow_server, server_pub)
+    yield w
+    w.close()
 
 
 def finish(proc, timeout=30):

@@ -2,8 +2,8 @@
 
 This is the only place that turns an error into an exit code
 (docs/errors.md): a ZescrowError prints its message and hint (or JSON) and
-exits with its code; Ctrl-C exits 130; anything else logs the traceback,
-prints one line, and exits 2.
+exits with its code; Ctrl-C exits 130; anything else prints one line (and,
+with --debug, the traceback) and exits 2.
 """
 
 import argparse
@@ -12,7 +12,7 @@ import sys
 
 from pam_zescrow import __version__
 from pam_zescrow.errors import ZescrowError
-from pam_zescrow.secret import RedactingFilter
+from pam_zescrow.printable import EscapingFilter
 
 from . import claim, escrow, inspect, recover, retry, setup, status
 
@@ -47,13 +47,15 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("zescrowctl: interrupted", file=sys.stderr)
         return 130
-    except Exception:  # the one place a surprise is caught: log it, say where
-        import logging
+    except Exception as err:  # the one place a surprise is caught: one line, or the traceback
+        if args.debug:
+            import logging
 
-        logging.getLogger("zescrow.cli").exception("unexpected error in zescrowctl %s",
-                                                   args.command)
-        print("zescrowctl: unexpected error (a bug); run again with --debug, or see "
-              "journalctl --user -u zescrowd", file=sys.stderr)
+            logging.getLogger("zescrow.cli").exception("unexpected error in zescrowctl %s",
+                                                       args.command)
+        # Only the type: an unexpected exception's text is not vetted for secrets.
+        print("zescrowctl: unexpected error (a bug: %s); run it again with --debug to see where, "
+              "and report that" % type(err).__name__, file=sys.stderr)
         return 2
 
 
@@ -71,7 +73,7 @@ def _setup_logging():
 
     root = logging.getLogger("zescrow")
     handler = logging.StreamHandler(sys.stderr)
-    handler.addFilter(RedactingFilter())
+    handler.addFilter(EscapingFilter())
     handler.setFormatter(logging.Formatter("zescrowctl: %(levelname)s %(name)s: %(message)s"))
     root.addHandler(handler)
     root.setLevel(logging.DEBUG)

@@ -1,16 +1,17 @@
 """zescrowctl claim: open the claim URL of the last escrow again."""
 
-from pam_zescrow import state
+from pam_zescrow import spool, state
 
+from .. import account
 from ..config import ClientConfig
-from ..errors import NoEscrow
 from .command import Command
 
 
 def run(args, out):
-    record = state.load(ClientConfig().state_path).get("escrowed")
+    cfg = ClientConfig()
+    record = state.load(cfg.state_path).get("escrowed")
     if not record:
-        raise NoEscrow()
+        raise account.why_no_escrow(cfg, spool.pending(cfg.spool_dir))
     if record.get("state") == "claimed":
         out.write("Already claimed (%s). Your backups are listed at %s/\n" % (
             record.get("claimed_at"), record["server_url"]))

@@ -9,12 +9,12 @@ writes a new wrapped-passphrase for a new login password instead.
 
 import os
 
-from pam_zescrow import archive_reader, capture, defaults, ecryptfs_dir, verify
-from pam_zescrow import wrapped_passphrase
-from pam_zescrow.errors import SignatureMismatch, UnreadableFile
+from pam_zescrow import archive_reader, capture, defaults, verify, wrapped_passphrase
+from pam_zescrow.errors import EscrowArchiveInvalid, UnreadableFile
 from pam_zescrow.fsutil import atomic_write
 from pam_zescrow.secret import Secret
 
+from ..errors import ArchiveOfAnotherSetup, NothingToCompare, SealedArchiveGiven
 from .command import Command
 
 
@@ -24,14 +24,14 @@ def run(args, out):
             data = f.read(defaults.MAX_ARCHIVE_BYTES * 4)
     except OSError as err:
         raise UnreadableFile(path=args.archive, reason=err.strerror) from err
-    setup, raw = archive_reader.read(data, args.archive)
+    setup, raw = _read(data, args.archive)
     with Secret(raw) as passphrase:
         verified = verify.verify(setup, passphrase)
         out.write("%s holds a MOUNT passphrase that matches its Private.sig (key signature "
                   "%s%s).\n" % (args.archive, verified.fekek_sig, ", filename key %s"
                                % verified.fnek_sig if verified.fnek_sig else ""))
         if args.ecryptfs_dir:
-            _same_setup(args.ecryptfs_dir, verified, out)
+            _same_setup(args.ecryptfs_dir, args.archive, verified, out)
         if args.rewrap:
             _rewrap(args, passphrase, out)
         if args.show_passphrase:
@@ -54,18 +54,53 @@ To log in normally again with a new password, write a new wrapped-passphrase:
 """
 
 
-def _same_setup(folder, verified, out):
-    setup = ecryptfs_dir.read(folder) if os.path.exists(
-        os.path.join(folder, defaults.WRAPPED_PASSPHRASE)) else None
-    sigs = verify.expected_signatures(setup) if setup else []
-    if not setup:
-        entry = os.path.join(folder, defaults.PRIVATE_SIG)
-        with open(entry) as f:
-            sigs = f.read().split()
-    if sigs[:1] != [verified.fekek_sig]:
-        raise SignatureMismatch(path=os.path.join(folder, defaults.PRIVATE_SIG), line=1,
-                                expected=sigs[0] if sigs else "nothing",
-                                actual=verified.fekek_sig)
+def _read(data, path):
+    try:
+        return archive_reader.read(data, path)
+    except EscrowArchiveInvalid:
+        if _is_sealed(data):  # what the spool held, or a copy of the upload
+            raise SealedArchiveGiven(path=path, server=_server_page()) from None
+        raise
+
+
+def _is_sealed(data):
+    from pam_zescrow import openpgp
+
+    if data.lstrip().startswith(b"-----BEGIN PGP MESSAGE-----"):
+        return True
+    try:
+        return bool(openpgp.recipients(data))
+    except (openpgp.NotOpenPGP, IndexError):
+        return False
+
+
+def _server_page():
+    from pam_zescrow.errors import ZescrowError
+
+    from ..config import ClientConfig
+
+    try:
+        cfg = ClientConfig()
+    except ZescrowError:
+        return "your escrow server's page"
+    return cfg.url + "/" if cfg.enrolled else "your escrow server's page"
+
+
+def _same_setup(folder, archive, verified, out):
+    """Check that the archive's key is the one `folder`'s Private.sig names."""
+    sig_path = os.path.join(folder, defaults.PRIVATE_SIG)
+    try:
+        with open(sig_path, "rb") as f:
+            sigs = f.read(defaults.MAX_ECRYPTFS_FILE_BYTES).decode("ascii", "replace").split()
+    except (FileNotFoundError, NotADirectoryError):
+        sigs = []
+    except OSError as err:
+        raise UnreadableFile(path=sig_path, reason=err.strerror) from None
+    if not sigs:
+        raise NothingToCompare(folder=folder)
+    if sigs[0].lower() != verified.fekek_sig:
+        raise ArchiveOfAnotherSetup(path=archive, actual=verified.fekek_sig, sig_path=sig_path,
+                                    expected=sigs[0])
     out.write("It is the key of %s.\n" % folder)
 
 

@@ -4,6 +4,7 @@ import json
 
 from pam_zescrow import spool, state
 
+from .. import account
 from ..config import ClientConfig
 from ..formats import seconds_until, spaced_fingerprint
 from .command import Command
@@ -28,10 +29,14 @@ def collect(cfg, refresh=True):
                 "attempts": uploads.get(e.name, {}).get("attempts", 0),
                 "waiting_for_you": bool(uploads.get(e.name, {}).get("permanent"))}
                for e in spool.pending(cfg.spool_dir)]
+    why = None if record else account.why_no_escrow(cfg, pending)
+    daemon, detail = _daemon_state()
     return {"server": cfg.url or None, "fingerprint": cfg.fingerprint or None,
             "config": cfg.source if cfg.enrolled else None,
+            "state": account.state_of(why) if why else "escrowed",
+            "why": why.as_json() if why else None,
             "escrow": _public(record), "pending": pending,
-            "last_error": current.get("last_error"), "daemon": _daemon_state()}
+            "last_error": current.get("last_error"), "daemon": daemon, "daemon_detail": detail}
 
 
 def _refresh(cfg, record):
@@ -59,15 +64,30 @@ def _public(record):
 
 
 def _daemon_state():
+    """(systemd's word for zescrowd.service, or "unknown"; why it is unknown)."""
     import subprocess
 
     try:
         proc = subprocess.run(["systemctl", "--user", "is-active", "zescrowd.service"],
                               capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
+    except FileNotFoundError:
+        return "unknown", "systemctl is not installed: this machine does not run systemd"
+    except (OSError, subprocess.SubprocessError) as err:
+        return "unknown", "systemctl --user did not answer (%s)" % err
     word = proc.stdout.strip()
-    return word if word in ("active", "inactive", "activating", "failed") else "unknown"
+    if word in ("active", "inactive", "activating", "failed"):
+        return word, None
+    said = (proc.stderr.strip().splitlines() or ["no answer"])[-1]
+    return "unknown", ("systemctl --user cannot reach a systemd user instance: %s; there is one "
+                       "in a desktop or ssh login session" % said.rstrip("."))
+
+
+SITUATION = {
+    "waiting-for-upload": "waiting for upload — an archive is in the spool (see Pending)",
+    "not-applicable": "not applicable — %s",
+    "not-enrolled": "not enrolled — nothing is escrowed until an escrow server is set up",
+    "not-escrowed-yet": "nothing escrowed yet (it happens at your next login)",
+}
 
 
 def as_text(r):
@@ -75,10 +95,14 @@ def as_text(r):
     if r["server"]:
         lines.append("Server:      %s (key %s)" % (r["server"], spaced_fingerprint(r["fingerprint"])))
     else:
-        lines.append("Server:      none set up — choose one with: zescrowctl setup SERVER_URL")
+        lines.append("Server:      none set up — enrol the machine: zescrowctl setup SERVER_URL "
+                     "--system; or only your account: zescrowctl setup SERVER_URL")
     e = r["escrow"]
     if not e:
-        lines.append("Escrow:      nothing escrowed yet (it happens at your next login)")
+        text = SITUATION[r["state"]]
+        lines.append("Escrow:      " + (text % r["why"]["message"] if "%s" in text else text))
+        if r["state"] in ("not-applicable", "not-enrolled"):
+            lines.append("             what to do: %s" % r["why"]["hint"])
     else:
         lines.append("Escrow:      %s, sha256 %s…, key signature %s" % (
             e["at"], (e["sha256"] or "")[:16], e["key_signature"]))
@@ -103,9 +127,10 @@ def as_text(r):
         lines.append("             what to do: %s" % err.get("hint"))
         if err.get("next_retry_at"):
             lines.append("             next retry: %s" % err["next_retry_at"])
-    lines.append("Daemon:      %s" % {"active": "running", "inactive": "not running (it "
-                                      "starts when there is something to upload)"}.get(
-        r["daemon"], r["daemon"]))
+    daemon = {"active": "running", "inactive": "not running (it starts when there is "
+              "something to upload)", "failed": "failed (see: journalctl --user -u zescrowd)"}
+    lines.append("Daemon:      %s" % daemon.get(r["daemon"], r["daemon"]) + (
+        " (%s)" % r["daemon_detail"] if r.get("daemon_detail") else ""))
     return "\n".join(lines) + "\n"
 
 

@@ -1,0 +1,124 @@
+"""Choosing an escrow server: check its address, fetch its key, write the enrolment.
+
+`zescrowctl setup` runs these in order. Every failure before the write is a
+setup error that says what is wrong with what the administrator typed and
+that nothing was changed; the upload errors (which say "zescrowd retries by
+itself") are for the daemon, not for someone at a prompt.
+
+The enrolment is public — every user's zescrowd reads the system one — so it
+is written 0755/0644 whatever the caller's umask, and the CA file is copied
+beside it: the administrator's copy may be under /root or in the server's
+data folder, where users cannot read it.
+"""
+
+import os
+from urllib.parse import urlsplit
+
+from pam_zescrow import defaults
+from pam_zescrow.fsutil import atomic_write
+
+from . import http
+from .errors import (SetupBadCaFile, SetupBadUrl, SetupNotAServer, SetupNotTls,
+                     SetupServerFailed, SetupTlsFailed, SetupUnreachable, SetupUnwritable)
+
+TIMEOUT = (10, 30)  # connect, read
+# Beside whichever config is written: /etc/zescrow/ or ~/.config/zescrow/.
+KEY_NAME, CA_NAME = os.path.basename(defaults.SERVER_KEY), os.path.basename(defaults.CA_FILE)
+
+
+def check_url(text):
+    """The server's base URL from what was typed, or SetupBadUrl saying why not."""
+    parts = urlsplit(text.strip())
+    rest = text.split("://", 1)[-1].split("/", 1)[0]
+    reason = None
+    if parts.scheme == "http":
+        reason = "zescrow talks to escrow servers over verified TLS only, never plain http://"
+    elif parts.scheme != "https" or not parts.hostname:
+        reason = "it does not start with https://HOST"
+    else:
+        try:
+            parts.port
+        except ValueError:
+            reason, rest = "its port is not a number from 1 to 65535", parts.hostname
+    if reason:
+        raise SetupBadUrl(url=text, reason=reason, suggestion="https://" + (rest or "HOST"))
+    return "https://%s%s" % (parts.netloc, parts.path.rstrip("/"))
+
+
+def read_ca(path):
+    """The CA file's bytes, checked to be PEM certificates that TLS can use."""
+    import ssl
+
+    try:
+        with open(path, "rb") as f:
+            data = f.read(1024 * 1024)
+        ssl.create_default_context(cadata=data.decode("ascii"))
+    except OSError as err:
+        raise SetupBadCaFile(path=path, reason=err.strerror or str(err)) from None
+    except (UnicodeDecodeError, ValueError, ssl.SSLError):
+        raise SetupBadCaFile(path=path, reason="it holds no PEM certificate") from None
+    return data
+
+
+def fetch(url, ca_file):
+    """(the fingerprint the server publishes, normalized; its armored public key)."""
+    from pam_zescrow import seal
+    from pam_zescrow.errors import ServerKeyMismatch
+
+    r = _get(url, "/.well-known/zescrow.json", ca_file)
+    try:
+        published = seal.normalize_fingerprint(str(r.json()["fingerprint"]))
+    except (ValueError, KeyError, TypeError, ServerKeyMismatch):
+        raise SetupNotAServer(url=url, base=_base(url), reason="GET /.well-known/zescrow.json "
+                              "answered HTTP %d without zescrow's JSON" % r.status_code) from None
+    return published, _get(url, "/gpg.pub", ca_file).content
+
+
+def same_fingerprint(given, published):
+    return "".join(given.split()).upper() == published
+
+
+def _get(url, path, ca_file):
+    host = urlsplit(url).netloc
+    try:
+        r = http.request("GET", url + path, verify=ca_file or True, timeout=TIMEOUT)
+    except http.NetworkError as err:
+        if err.not_tls:
+            raise SetupNotTls(host=host, reason=err.reason) from None
+        if err.tls:
+            raise SetupTlsFailed(host=host, reason=err.reason, url=url) from None
+        raise SetupUnreachable(host=host, reason=err.reason) from None
+    if r.status_code >= 500 or r.status_code == 429:
+        raise SetupServerFailed(host=host, status=r.status_code, reason=r.text.strip()[:200])
+    if r.status_code >= 300:
+        raise SetupNotAServer(url=url, base=_base(url), reason="GET %s answered HTTP %d"
+                              % (path, r.status_code))
+    return r
+
+
+def _base(url):
+    parts = urlsplit(url)
+    return "%s://%s" % (parts.scheme, parts.netloc)
+
+
+def write(conf_path, url, fingerprint, key_data, ca_data, system):
+    """Write the key, the CA (when given) and then the config that names them."""
+    folder = os.path.dirname(os.path.abspath(conf_path))
+    lines = ["[server]", "url = %s" % url, "fingerprint = %s" % fingerprint,
+             "key_file = %s" % os.path.join(folder, KEY_NAME)]
+    if ca_data is not None:
+        lines.append("ca_file = %s" % os.path.join(folder, CA_NAME))
+    old_umask = os.umask(0o022)
+    try:
+        os.makedirs(folder, mode=0o755 if system else 0o700, exist_ok=True)
+        if system:  # a folder left 0750 by an earlier run would fail every login
+            os.chmod(folder, 0o755)
+        atomic_write(os.path.join(folder, KEY_NAME), key_data, 0o644)
+        if ca_data is not None:
+            atomic_write(os.path.join(folder, CA_NAME), ca_data, 0o644)
+        atomic_write(conf_path, ("\n".join(lines) + "\n").encode(), 0o644)
+    except OSError as err:
+        raise SetupUnwritable(path=conf_path, folder=folder,
+                              reason=err.strerror or str(err)) from None
+    finally:
+        os.umask(old_umask)
