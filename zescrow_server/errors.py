@@ -71,7 +71,7 @@ class DataFolderOwnerUnknown(ZescrowError):
 
 class BindInvalid(ZescrowError):
     code, exit_code = "bind-invalid", 85
-    message = "bind {bind!r} is not an IP address of this machine and a port"
+    message = "bind \"{bind}\" is not an IP address of this machine and a port"
     hint = ("give ADDRESS:PORT, e.g. 0.0.0.0:8443 (every IPv4 address) or [::]:8443; the "
             "name clients use belongs in --hostname and public_url")
 

@@ -1,12 +1,14 @@
 """zescrow-server init and serve as an admin runs them, and the rate limit."""
 
 import os
+import re
 import shutil
 import signal
 import subprocess
 import tempfile
 
 from tests.common.servers import ZescrowServer, free_port, wait_until
+from tests.conftest import ROOT
 from tests.server.admin import CLI, agents_for, as_user, cli, data_folder, throwaway_user
 from tests.server.conftest import upload
 
@@ -136,6 +138,12 @@ def test_version_answers_the_version():
     assert (r.returncode, r.stdout.strip()) == (0, "zescrow-server " + __version__)
 
 
+def _plain(roff):
+    """The words of a man page: no macros, quotes or escaped hyphens."""
+    lines = [re.sub(r"^\.[A-Za-z]+ ?", "", line) for line in roff.splitlines()]
+    return " ".join(" ".join(lines).replace("\\-", "-").replace('"', "").split())
+
+
 def _no_agent(home, after):
     # gpgconf --kill returns once the agent has been told; it exits just after.
     wait_until(lambda: agents_for(home) == [], 5, "the end of the gpg-agent of %s" % after)
@@ -161,3 +169,20 @@ def _stop(proc):
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
+
+
+def test_the_man_page_names_the_user_the_folder_what_root_does_and_every_option():
+    from zescrow_server.cli import build_parser
+
+    text = _plain((ROOT / "debian" / "zescrow-server.8").read_text())
+    for words in ("system user zescrow-server", "/var/lib/zescrow-server",
+                  "Run as root, every command acts as the owner of the data folder",
+                  "--bind ADDRESS:PORT", "0.0.0.0:8443"):
+        assert words in text, words
+    parsers = [build_parser()]
+    parsers += next(a for a in parsers[0]._actions if a.__class__.__name__ ==
+                    "_SubParsersAction").choices.values()
+    options = {o for p in parsers for a in p._actions for o in a.option_strings
+               if o.startswith("--") and o != "--help"}
+    assert options >= {"--bind", "--version", "--data"}
+    assert sorted(o for o in options if o not in text) == []

@@ -12,6 +12,7 @@ import subprocess
 
 import pytest
 
+from tests.conftest import ROOT
 from tests.server.admin import CLI, as_user, cli, data_folder, throwaway_user
 from zescrow_server import errors
 
@@ -112,3 +113,16 @@ def _closed_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]  # nothing listens there once it is closed
+
+
+def test_every_error_has_its_row_in_docs_server_md():
+    from pam_zescrow.errors import ZescrowError
+
+    text = (ROOT / "docs" / "server.md").read_text()
+    classes = [c for c in vars(errors).values()
+               if isinstance(c, type) and issubclass(c, ZescrowError) and c is not ZescrowError]
+    assert len(classes) >= 10
+    missing = [c.__name__ for c in classes if "| %d | `%s` | %s | %s |" % (
+        c.exit_code, c.code, c.message.replace("|", "\\|"), c.hint.replace("|", "\\|"))
+        not in text]
+    assert missing == [], "docs/server.md: no row (or an old one) for " + ", ".join(missing)
