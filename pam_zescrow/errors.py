@@ -151,6 +151,13 @@ class NotAllowed(ZescrowError):
             "(see docs/pam.md)")
 
 
+class UnsafeStateFile(ZescrowError):
+    code, exit_code = "unsafe-state-file", 18
+    message = "refusing {path}: {reason}"
+    hint = ("zescrow keeps only regular files in its state folder; remove it "
+            "(rm -r {path}) and log in again")
+
+
 # --- sealing to the pinned server key -------------------------------------
 
 class ServerKeyMissing(ZescrowError):
@@ -184,6 +191,14 @@ class MemoryFsUnavailable(ZescrowError):
     message = "cannot make a private gpg home in {path}: {reason}"
     hint = ("zescrow seals only on a memory file system so that no key "
             "material reaches a disk; make sure {path} is a writable tmpfs")
+
+
+class BudgetExpired(ZescrowError):
+    code, exit_code = "budget-expired", 25
+    message = ("the escrow did not finish within its {seconds} s budget (a step such as "
+               "gpg stopped answering); it was stopped with every process it started")
+    hint = ("zescrow tries again at the next login; if this repeats, check that "
+            "`gpg --version` answers at once")
 
 
 # --- the spool ------------------------------------------------------------
