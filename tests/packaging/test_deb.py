@@ -4,6 +4,7 @@ profile, escrows at a login through the system's common-auth and goes away again
 on remove and purge; the server installs, initialises as its own user and serves."""
 
 import os
+import pwd
 import shutil
 import subprocess
 import tempfile
@@ -75,7 +76,10 @@ def test_each_package_holds_its_part(debs):
     for path in ("usr/bin/zescrow-server", "zescrow_server/templates/claim.html",
                  "zescrow_server/migrations/versions/0001_initial.py",
                  "lib/systemd/system/zescrow-server.service",
-                 "usr/share/doc/zescrow-server/examples/zescrow-server.toml"):
+                 "usr/share/doc/zescrow-server/examples/zescrow-server.toml",
+                 # where the unit's Documentation=, the man page and the errors point
+                 "usr/share/doc/zescrow-server/server.md",
+                 "usr/share/doc/zescrow-server/errors.md"):
         assert path in server, path
     assert "pam_zescrow" not in server.replace("python3-zescrow", "")
     client = listing("zescrow-client")
@@ -187,27 +191,41 @@ def test_a_login_through_the_systems_common_auth_escrows(deb, debs, escrow_serve
 
 def test_the_server_package_initialises_and_serves_as_its_own_user(debs, tmp_path):
     from tests.common.servers import free_port, wait_until
+    from tests.server.admin import agents_for
 
     installed = subprocess.run(["dpkg-query", "-W", "zescrow-server"], capture_output=True)
     require(installed.returncode != 0, "zescrow-server is installed on this machine already")
     require(not os.path.exists("/var/lib/zescrow-server"), "/var/lib/zescrow-server exists")
     had_user = subprocess.run(["getent", "passwd", "zescrow-server"]).returncode == 0
     port = free_port()
-    env = {"PATH": CLEAN_PATH, "ZESCROW_SERVER_DATA_DIR": "/var/lib/zescrow-server",
-           "ZESCROW_SERVER_BIND": "127.0.0.1:%d" % port,
-           "ZESCROW_SERVER_PUBLIC_URL": "https://127.0.0.1:%d" % port}
+    data = "/var/lib/zescrow-server"
+    env = {"PATH": CLEAN_PATH}  # the unit's settings come from the folder, as for an admin
     as_server = ["setpriv", "--reuid=zescrow-server", "--regid=zescrow-server", "--init-groups"]
     serve = None
     try:
         proc = _apt("install", str(debs["python3-zescrow"]), str(debs["zescrow-server"]))
         assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-        assert oct(os.stat("/var/lib/zescrow-server").st_mode & 0o777) == "0o700"
-        init = subprocess.run(as_server + ["/usr/bin/zescrow-server", "init", "--self-signed"],
-                              capture_output=True, text=True, env=env)
+        assert oct(os.stat(data).st_mode & 0o777) == "0o700"
+        # As the README says: init as root. It acts as the folder's owner.
+        init = subprocess.run(["/usr/bin/zescrow-server", "init", "--self-signed", "--bind",
+                               "127.0.0.1:%d" % port], capture_output=True, text=True, env=env)
         assert init.returncode == 0, init.stderr
         fingerprint = [l.split()[-1] for l in init.stdout.splitlines()
                        if l.startswith("fingerprint:")][0]
-        serve = subprocess.Popen(as_server + ["/usr/bin/zescrow-server", "serve"], env=env,
+        owner = pwd.getpwnam("zescrow-server").pw_uid
+        for folder, dirs, files in os.walk(data):
+            for name in [folder] + [os.path.join(folder, n) for n in dirs + files]:
+                assert os.lstat(name).st_uid == owner, name
+        wait_until(lambda: agents_for(data + "/gnupg") == [], 5, "the end of init's gpg-agent")
+        # The unit's ExecStartPre, as the service user, then its ExecStart.
+        pre = subprocess.run(as_server + ["/usr/bin/zescrow-server", "init"], capture_output=True,
+                             text=True, env=dict(env, ZESCROW_SERVER_DATA_DIR=data))
+        assert pre.returncode == 0 and "server key kept" in pre.stdout, pre.stderr
+        version = subprocess.run(["/usr/bin/zescrow-server", "--version"], capture_output=True,
+                                 text=True)
+        assert version.stdout.startswith("zescrow-server "), version
+        serve = subprocess.Popen(as_server + ["/usr/bin/zescrow-server", "serve"],
+                                 env=dict(env, ZESCROW_SERVER_DATA_DIR=data),
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                  start_new_session=True)
         import requests
