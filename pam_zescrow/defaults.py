@@ -40,11 +40,13 @@ GNUPG_HOME_PARENT = "/dev/shm"
 GPG_BINARY = "gpg"
 GPG_TIMEOUT_SECONDS = 20
 
-# The hook's time: a hard alarm on the login path (reading a few small files),
-# and a budget for the detached escrow (two key derivations and gpg), after
-# which it is killed with every process it started. `budget=` on the pam.d
-# line changes the latter, within these bounds.
+# The hook's time: a hard alarm on the login path (reading the password from
+# pam_exec), one for the detached child's decision (reading a few small
+# files), and a budget for the escrow itself (two key derivations and gpg),
+# after which it is killed with every process it started. `budget=` on the
+# pam.d line changes the last, within these bounds.
 HOOK_BUDGET_SECONDS = 2
+DECIDE_BUDGET_SECONDS = 10
 CHILD_BUDGET_SECONDS = 60
 CHILD_BUDGET_RANGE = (1, 600)
 # After a password that does not unwrap (a hook placed where it sees every

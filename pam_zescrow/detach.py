@@ -1,31 +1,32 @@
-"""Detach: run the expensive steps in a grandchild, so that login does not wait.
+"""Detach: run the escrow in a child of its own, so that login does not wait.
 
-pam_exec waits for the hook; the hook must answer at once. It forks, the
-child starts a new session and forks again, and exits; the hook reaps it
-at once, so no zombie is left, and the grandchild is adopted by init. The
-grandchild inherits the secret in memory only (never argv, environment or
-a file), points stdin, stdout and stderr at /dev/null and closes every
-other descriptor it inherited from pam_exec, except the log's.
+pam_exec waits for the hook; the hook must answer at once. It forks once
+and returns at once, and then exits: the child is adopted by init (or the
+nearest subreaper), which reaps it, so no zombie is left. There is no
+double fork: under a storm of logins every extra hop the login waits for
+is a wait for a CPU. The child starts a new session, holds the secret in
+memory only (never argv, environment or a file), points stdin, stdout and
+stderr at /dev/null — nothing it does may hold the login's descriptors —
+and closes every other descriptor it inherited from pam_exec.
+
+The caller must exit right after: a long-lived parent would collect the
+child as a zombie. Only the hook uses this.
 """
 
 import os
 
 
 def detach(work, keep_fds=()):
-    """Run `work()` in a detached grandchild; return in the parent at once."""
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            os.setsid()
-            if os.fork() == 0:
-                _cut_ties(keep_fds)
-                code = work() or 0
-            else:
-                code = 0
-        finally:
-            os._exit(code)  # never return into the hook's code path twice
-    os.waitpid(pid, 0)
+    """Run `work()` in a detached child; return in the parent at once."""
+    if os.fork() != 0:
+        return
+    code = 1
+    try:
+        os.setsid()
+        _cut_ties(keep_fds)
+        code = work() or 0
+    finally:
+        os._exit(code)  # never return into the hook's code path twice
 
 
 def _cut_ties(keep_fds):

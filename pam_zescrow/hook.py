@@ -4,10 +4,15 @@ It runs in the auth phase, after the stack has accepted the password (the
 Additional block of common-auth), with the password on stdin. It never
 changes the outcome of a login (S4): whatever happens it exits 0 — the
 pam.d line is `optional` besides — and it logs one line with the reason.
-A hard alarm bounds its own time; the expensive steps run detached.
 
-    capture → (enrolled? a user with eCryptfs?) → decide → detach:
-        unwrap → verify → archive → seal → spool → state
+The login waits only for what must happen while it waits: the password is
+read from stdin, then the hook forks and exits. Everything else runs in the
+detached child, at idle CPU and I/O priority, so that logins — a storm of
+them too — never wait for zescrow (bench/login --storm):
+
+    login path:  capture → detach
+    detached:    (enrolled? a user with eCryptfs?) → decide → supervised worker:
+                     unwrap → verify → archive → seal → spool → state
 
 Arguments from the pam.d line (the only configuration it takes; the
 environment is not trusted, except PAM_USER and PAM_TYPE that pam_exec
@@ -23,63 +28,53 @@ import sys
 if __name__ == "__main__":  # run as a script with -I -S: find our package by our own path
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-# _signal, not signal: the latter imports enum (~4 ms of every login).
-import _signal  # noqa: E402
 import resource  # noqa: E402
 
 # Before anything reads the password: no core file of this process or of
-# anything it starts (the detached escrow inherits the limit).
+# anything it starts (the detached child inherits the limit).
 resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
-from pam_zescrow import capture, defaults, hooklog  # noqa: E402
-from pam_zescrow.errors import NoPassword, ZescrowError  # noqa: E402
+# Only what the login path needs: every module imported here costs every login.
+from pam_zescrow import alarm, capture, defaults  # noqa: E402
+from pam_zescrow.detach import detach  # noqa: E402
 
 HOOK_BUDGET_SECONDS = defaults.HOOK_BUDGET_SECONDS
-SAFE_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
-
-
-class Timeout(Exception):
-    pass
 
 
 def main(argv):
+    """The login path: read the password, hand it to a detached child, exit 0."""
     opts = parse_args(argv)
-    log = hooklog.HookLog(debug=opts["debug"], logfile=opts["logfile"])
-    user = os.environ.get("PAM_USER", "?")
-    _signal.signal(_signal.SIGALRM, _on_alarm)
-    _signal.alarm(HOOK_BUDGET_SECONDS)
+    user = os.environ.get("PAM_USER") or ""
+    alarm.start(HOOK_BUDGET_SECONDS)  # stdin from pam_exec should never stall; if it does
     try:
-        run(opts, log)
-    except ZescrowError as err:
-        log.error("user %s: not escrowed: %s [%s]" % (user, err.text, err.code))
-    except Timeout:
-        log.error("user %s: not escrowed: the hook ran out of its %d s budget on the login "
-                  "path (slow file system?)" % (user, HOOK_BUDGET_SECONDS))
+        if os.environ.get("PAM_TYPE") != "auth":
+            return 0  # the profile puts the hook in auth only: nothing to do elsewhere
+        password = capture.read_raw(0)  # empty: a login without one (nullok)
+        alarm.stop()
+        detach(lambda: _background(opts, user, password))
     except BaseException as err:  # noqa: B902 — nothing may escape into auth.log
-        log.error("user %s: not escrowed: unexpected %s at %s (a bug; please report)"
-                  % (user, type(err).__name__, _where(err)))
-    finally:
-        _signal.alarm(0)
+        alarm.stop()
+        _log_on_the_login_path(opts, user, err)
     return 0
 
 
-def run(opts, log):
-    if os.environ.get("PAM_TYPE") != "auth":
-        log.debug("called for %s, not auth: nothing to do" % os.environ.get("PAM_TYPE"))
-        return
-    user_name = os.environ.get("PAM_USER") or ""
-    try:
-        password = capture.read_fd(0, "pam_exec's stdin")
-    except NoPassword:  # a login without a password (nullok): nothing to unwrap with
-        log.debug("user %s: logged in without a password: nothing to do" % user_name)
-        return
-    # From here on, nothing from the caller's environment: su keeps its caller's.
-    os.environ.clear()
-    os.environ.update(PATH=SAFE_PATH, LC_ALL="C")
-    with password:
-        from pam_zescrow import login
+def _background(opts, user, password):
+    from pam_zescrow import background  # in the child only: compiled once, cached
 
-        login.escrow_at_login(user_name, password, opts, log)
+    return background.run(opts, user, password)
+
+
+def _log_on_the_login_path(opts, user, err):
+    from pam_zescrow import hooklog
+    from pam_zescrow.hooklog import where
+
+    log = hooklog.HookLog(debug=opts["debug"], logfile=opts["logfile"])
+    if isinstance(err, alarm.Timeout):
+        log.error("user %s: not escrowed: pam_exec's stdin gave no password within %d s"
+                  % (user, HOOK_BUDGET_SECONDS))
+    else:
+        log.error("user %s: not escrowed: unexpected %s at %s (a bug; please report)"
+                  % (user, type(err).__name__, where(err)))
 
 
 def parse_args(argv):
@@ -98,20 +93,9 @@ def parse_args(argv):
     return opts
 
 
-def _on_alarm(signum, frame):
-    raise Timeout()
-
-
-def _where(err):
-    # The type and the line, never str(err): a stray exception's text could
-    # quote bytes of the password (UnicodeDecodeError does).
-    tb = err.__traceback__
-    while tb is not None and tb.tb_next is not None:
-        tb = tb.tb_next
-    if tb is None:
-        return "?"
-    return "%s:%d" % (os.path.basename(tb.tb_frame.f_code.co_filename), tb.tb_lineno)
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    main(sys.argv[1:])
+    # No interpreter teardown: it would cost the login a few ms, and after the
+    # fork each page it touches is copied (the child still shares them all).
+    # Nothing is buffered: the hook never writes to stdout or stderr.
+    os._exit(0)

@@ -41,3 +41,16 @@ class HookLog:
             stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
             line = "%s zescrow[%d] %s: %s\n" % (stamp, os.getpid(), level, message)
             os.write(self.fd, line.encode("utf-8", "replace"))
+
+
+def where(err):
+    """The file and line an exception came from, for an "unexpected" line.
+
+    The type and the line, never str(err): a stray exception's text could
+    quote bytes of the password (UnicodeDecodeError does)."""
+    tb = err.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return "?"
+    return "%s:%d" % (os.path.basename(tb.tb_frame.f_code.co_filename), tb.tb_lineno)

@@ -1,10 +1,10 @@
-"""What the hook does for one login, once it holds the password.
+"""What the hook's detached child does for one login, once it holds the password.
 
-On the login path (under the hook's alarm): is the machine enrolled, is
-this a person with an eCryptfs setup, was it already escrowed? Reading
-the user's files happens with the user's privileges. Only when there is
-something to escrow does it detach a grandchild that drops root for good
-and runs unwrap → verify → archive → seal → spool.
+First (under the child's decide budget): is the machine enrolled, is this a
+person with an eCryptfs setup, was it already escrowed? Reading the user's
+files happens with the user's privileges. Only when there is something to
+escrow does it drop root for good and run unwrap → verify → archive → seal
+→ spool in a supervised worker (supervise.py).
 """
 
 import os
@@ -12,7 +12,6 @@ import stat
 import time
 
 from . import backoff, config, decide, defaults, ecryptfs_dir, privileges, supervise
-from .detach import detach
 from .errors import MemoryFsUnavailable, NotAllowed, WrongPassword, ZescrowError
 from .fsutil import open_regular
 
@@ -54,11 +53,9 @@ def escrow_at_login(user_name, password, opts, log):
                  % (user.name, why, wait))
         return
     log.debug("user %s: %s: escrowing in the background" % (user.name, why))
-    # The grandchild inherits the lock (flock belongs to the open file, which
-    # fork shares) and holds it until it is done; the hook's copy closes at exit.
-    keep = [fd for fd in (log.fd, lock) if fd is not None]
-    detach(lambda: _escrow_detached(user, setup, password, enrolment, user_dir, log,
-                                    opts["budget"]), keep)
+    # The lock stays held (by this process and the worker it forks) until the
+    # escrow is done; it goes with the last of them.
+    return _escrow_detached(user, setup, password, enrolment, user_dir, log, opts["budget"])
 
 
 def _try_lock(user_dir):
@@ -104,8 +101,7 @@ def _escrow_detached(user, setup, password, enrolment, user_dir, log, budget):
     state_path = state.path_in(user_dir)
     gnupg_parent = None
     try:
-        supervise.yield_to_logins()
-        privileges.become(user)
+        privileges.become(user)  # already at idle priority (hook.background)
         supervise.not_dumpable()
         try:  # gpg's throwaway home goes in here: removed even if the worker is killed
             gnupg_parent = tempfile.mkdtemp(prefix="zs-", dir=defaults.GNUPG_HOME_PARENT)

@@ -11,7 +11,9 @@ import base64
 import io
 import os
 import secrets
+import subprocess
 import tarfile
+import time
 
 import pytest
 
@@ -58,18 +60,28 @@ def _sweep_processes(forms):
     return hits
 
 
+def _wait_until_gone(user, timeout=20):
+    deadline = time.monotonic() + timeout
+    while subprocess.run(["pgrep", "-u", user], capture_output=True).returncode == 0:
+        assert time.monotonic() < deadline, "the escrow of %s did not end" % user
+        time.sleep(0.05)
+
+
 def test_canary_secrets_are_nowhere_after_a_login(machine, server_key):
     password = b"canary-login-" + secrets.token_hex(8).encode()
     mount = secrets.token_hex(16).encode()
     user = machine.add_user(password, mount)
+    homes_before = {d for d in os.listdir("/dev/shm") if d.startswith("zs-")}
     login_ok(machine, machine.service(), user, password)
     machine.wait_for_log(SPOOLED, FAILED)
+    _wait_until_gone(user)  # the escrow's supervisor removes its gpg home last
     forms = _forms(password) | _forms(mount)
 
     wrote = [str(machine.state_dir), str(machine.logfile)]
     assert _sweep_files(wrote + PLACES, forms) == []
     assert _sweep_processes(forms) == []
-    assert [d for d in os.listdir("/dev/shm") if d.startswith("zs-")] == []  # gpg homes gone
+    homes = {d for d in os.listdir("/dev/shm") if d.startswith("zs-")}
+    assert homes - homes_before == set()  # the escrow's gpg homes are gone
 
     # The control: the search looks at the right bytes.
     [meta] = machine.spooled(user)
