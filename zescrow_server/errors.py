@@ -40,7 +40,7 @@ class Forbidden(ApiError):
 class ServerConfigInvalid(ZescrowError):
     code, exit_code = "server-config-invalid", 80
     message = "the server's settings cannot be used: {reason} (in {source})"
-    hint = "fix {source}; each setting is described in /usr/share/doc/zescrow-server/server.md"
+    hint = "fix {source}; each setting is described in /usr/share/doc/zescrow-server/docs/server.md"
 
 
 class DataFolderMissing(ZescrowError):

@@ -78,8 +78,8 @@ def test_each_package_holds_its_part(debs):
                  "lib/systemd/system/zescrow-server.service",
                  "usr/share/doc/zescrow-server/examples/zescrow-server.toml",
                  # where the unit's Documentation=, the man page and the errors point
-                 "usr/share/doc/zescrow-server/server.md",
-                 "usr/share/doc/zescrow-server/errors.md"):
+                 "usr/share/doc/zescrow-server/docs/server.md",
+                 "usr/share/doc/zescrow-server/docs/errors.md"):
         assert path in server, path
     assert "pam_zescrow" not in server.replace("python3-zescrow", "")
     client = listing("zescrow-client")
