@@ -23,7 +23,7 @@ from pam_zescrow.errors import ZescrowError
 from pam_zescrow.fsutil import atomic_write
 from pam_zescrow.printable import EscapingFilter
 
-from . import notify, upload
+from . import claimurl, notify, upload
 from .config import ClientConfig
 from .formats import iso, now_iso, seconds_until
 
@@ -46,7 +46,7 @@ class Daemon:
     def __init__(self, cfg, notifier, follow_seconds=1800, poll_seconds=10):
         self.cfg, self.notifier = cfg, notifier
         self.follow_seconds, self.poll_seconds = follow_seconds, poll_seconds
-        self.open_claim = None  # (notification id, record) while a claim bubble is up
+        self.open_claim = None  # (notification id, claim link) while a claim bubble is up
         self.follow_until = 0.0
         self.next_poll = 0.0
 
@@ -88,7 +88,11 @@ class Daemon:
         except ZescrowError as err:
             self.failed(entry, info, err)
             return
-        record = {"id": answer["id"], "claim_url": answer["claim_url"],
+        # The server acknowledged the archive: it is escrowed, whatever its claim
+        # link is worth. A link zescrow does not open is left out, with the reason.
+        refused = claimurl.refusal(answer["claim_url"], answer["server_url"])
+        record = {"id": answer["id"], "claim_url": None if refused else answer["claim_url"],
+                  "claim_url_refused": claimurl.as_record(refused) if refused else None,
                   "upload_token": answer["upload_token"], "sha256": answer["sha256"],
                   "claim_expires_at": answer["claim_expires_at"],
                   "server_url": answer["server_url"], "state": "unclaimed",
@@ -99,7 +103,7 @@ class Daemon:
         def change(current):
             current["escrowed"] = record
             current.get("uploads", {}).pop(entry.name, None)
-            current["last_error"] = None
+            current["last_error"] = None  # a refused claim link is told in the record
 
         state.update(self.cfg.state_path, change)
         if record["setup_digest"]:  # what the PAM hook's decide step compares with
@@ -111,8 +115,12 @@ class Daemon:
                 os.unlink(path)
             except FileNotFoundError:
                 pass
-        log.info("uploaded %s as escrow %s; claim it at %s", entry.name, record["id"],
-                 record["claim_url"])
+        if refused:
+            log.error("uploaded %s as escrow %s, but %s (%s)", entry.name, record["id"],
+                      refused.text, refused.hint_text)
+        else:
+            log.info("uploaded %s as escrow %s; claim it at %s", entry.name, record["id"],
+                     record["claim_url"])
         self.status("uploaded; waiting for the claim")
         self.show_claim(record)
 
@@ -154,18 +162,22 @@ class Daemon:
         if not self.notifier:
             log.info("no notification server: the claim URL waits in zescrowctl status")
             return
-        nid = self.notifier.claim(record["claim_url"], record["claim_expires_at"])
-        self.open_claim = (nid, record)
+        url, refused = claimurl.checked(record)
+        if refused:  # nothing to click: the bubble says why, and where the escrow is
+            self.notifier.refused(refused)
+            return
+        nid = self.notifier.claim(url, record["claim_expires_at"])
+        self.open_claim = (nid, url)
 
     def handle_signals(self):
         actions, self.notifier.actions[:] = list(self.notifier.actions), []
         closed, self.notifier.closed[:] = list(self.notifier.closed), []
         if self.open_claim is None:
             return
-        nid, record = self.open_claim
+        nid, url = self.open_claim
         if any(n == nid and key in ("default", "claim") for n, key in actions):
             log.info("opening the claim URL in the browser")
-            subprocess.Popen(["xdg-open", record["claim_url"]], stdin=subprocess.DEVNULL,
+            subprocess.Popen(["xdg-open", url], stdin=subprocess.DEVNULL,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             self.notifier.close(nid)
             self.open_claim = None

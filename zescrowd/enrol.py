@@ -16,10 +16,12 @@ from urllib.parse import urlsplit
 
 from pam_zescrow import defaults
 from pam_zescrow.fsutil import atomic_write
+from pam_zescrow.printable import printable
 
 from . import http
 from .errors import (SetupBadCaFile, SetupBadUrl, SetupNotAServer, SetupNotTls,
                      SetupServerFailed, SetupTlsFailed, SetupUnreachable, SetupUnwritable)
+from .files import NotAFile, read_regular
 
 TIMEOUT = (10, 30)  # connect, read
 # Beside whichever config is written: /etc/zescrow/ or ~/.config/zescrow/.
@@ -50,9 +52,10 @@ def read_ca(path):
     import ssl
 
     try:
-        with open(path, "rb") as f:
-            data = f.read(1024 * 1024)
+        data = read_regular(path, http.MAX_CA_BYTES)
         ssl.create_default_context(cadata=data.decode("ascii"))
+    except NotAFile as err:
+        raise SetupBadCaFile(path=path, reason=err.reason) from None
     except OSError as err:
         raise SetupBadCaFile(path=path, reason=err.strerror or str(err)) from None
     except (UnicodeDecodeError, ValueError, ssl.SSLError):
@@ -68,7 +71,7 @@ def fetch(url, ca_file):
     r = _get(url, "/.well-known/zescrow.json", ca_file)
     try:
         published = seal.normalize_fingerprint(str(r.json()["fingerprint"]))
-    except (ValueError, KeyError, TypeError, ServerKeyMismatch):
+    except (ValueError, KeyError, TypeError, RecursionError, ServerKeyMismatch):
         raise SetupNotAServer(url=url, base=_base(url), reason="GET /.well-known/zescrow.json "
                               "answered HTTP %d without zescrow's JSON" % r.status_code) from None
     return published, _get(url, "/gpg.pub", ca_file).content
@@ -82,6 +85,9 @@ def _get(url, path, ca_file):
     host = urlsplit(url).netloc
     try:
         r = http.request("GET", url + path, verify=ca_file or True, timeout=TIMEOUT)
+    except http.TooLarge as err:
+        raise SetupNotAServer(url=url, base=_base(url), reason="GET %s answered more than %d "
+                              "bytes" % (path, err.limit)) from None
     except http.NetworkError as err:
         if err.not_tls:
             raise SetupNotTls(host=host, reason=err.reason) from None
@@ -89,7 +95,8 @@ def _get(url, path, ca_file):
             raise SetupTlsFailed(host=host, reason=err.reason, url=url) from None
         raise SetupUnreachable(host=host, reason=err.reason) from None
     if r.status_code >= 500 or r.status_code == 429:
-        raise SetupServerFailed(host=host, status=r.status_code, reason=r.text.strip()[:200])
+        raise SetupServerFailed(host=host, status=r.status_code,
+                                reason=printable(r.text.strip()[:200]))
     if r.status_code >= 300:
         raise SetupNotAServer(url=url, base=_base(url), reason="GET %s answered HTTP %d"
                               % (path, r.status_code))

@@ -53,6 +53,20 @@ class Refused(UploadError):
     hint = "fix what the server says, then: zescrowctl retry"
 
 
+class ServerAnswerInvalid(UploadError):
+    code, exit_code = "server-answer-invalid", 73
+    message = "the escrow server {host} gave an answer zescrow cannot use ({what}): {reason}"
+    hint = ("zescrowd retries by itself; if it persists, tell the server's administrator (a "
+            "proxy or a captive portal in between gives such answers too)")
+
+
+class ServerTooSlow(UploadError):
+    code, exit_code = "server-too-slow", 74
+    message = "the escrow server {host} did not complete its answer within {seconds} s"
+    hint = ("zescrowd retries by itself; if it persists, tell the server's administrator (a "
+            "slow network or proxy does this too)")
+
+
 class KeyChanged(UploadError):
     transient = False
     code, exit_code = "server-key-changed", 56
@@ -60,6 +74,15 @@ class KeyChanged(UploadError):
                "not uploading")
     hint = ("someone may be impersonating the server, or its key was replaced; ask its "
             "administrator for the fingerprint, then: zescrowctl setup {url} --fingerprint FPR")
+
+
+class ClaimUrlRefused(ZescrowError):
+    code, exit_code = "claim-url-refused", 75
+    message = ("the escrow server {host} answered a claim link that zescrow does not open "
+               "({reason}); your key is stored there, at {origin}")
+    hint = ("a claim link must start with {origin}: tell the server's administrator (its "
+            "public_url must be that address); once it is fixed, escrow again: zescrowctl "
+            "escrow")
 
 
 # --- the account's situation: why there is no escrow (yet) ---------------
@@ -181,6 +204,15 @@ class SetupUnwritable(ZescrowError):
     message = "cannot write the enrolment {path}: {reason}"
     hint = ("check the folder with: ls -ld {folder}; then run setup again (the enrolment may "
             "be incomplete until it succeeds)")
+
+
+# --- files a user names --------------------------------------------------------
+
+class FileRefused(ZescrowError):
+    code, exit_code = "file-refused", 44
+    message = "refusing {path}: {reason}"
+    hint = ("give the file itself: a regular file (not a device, a fifo or a folder) of at "
+            "most {limit} bytes")
 
 
 # --- recover: the wrong file --------------------------------------------------

@@ -3,13 +3,28 @@
 A claim notification carries a "Claim" action (also the default action,
 what a click on the bubble does); the daemon hears ActionInvoked and
 NotificationClosed while it pumps the GLib main context.
+
+A body is markup to the notification server (the Desktop Notifications
+spec's <b>, <i>, <u>, <a href>, <img>; dunst renders them): every
+text that goes into one passes through `markup`, so a server's words show
+as the characters they are and never as a link whose text differs from
+its target.
 """
 
 import logging
+from html import escape
+
+from pam_zescrow.printable import printable
 
 log = logging.getLogger("zescrow.notify")
 APP = "zescrow"
 CLAIM_SUMMARY = "Your encryption key was backed up — claim it now"
+REFUSED_SUMMARY = "Your encryption key was backed up — but its claim link was refused"
+
+
+def markup(text):
+    """`text` as a notification body shows it: control characters, &, < and > escaped."""
+    return escape(printable(text), quote=False)
 
 
 class Notifier:
@@ -26,14 +41,20 @@ class Notifier:
         self.proxy.ActionInvoked.connect(lambda nid, key: self.actions.append((nid, key)))
         self.proxy.NotificationClosed.connect(lambda nid, why: self.closed.append((nid, why)))
 
-    def claim(self, url, expires, verification_note=""):
-        body = ("Open this link to claim the backup of your eCryptfs key, before %s:\n%s%s"
-                % (expires, url, verification_note))
+    def claim(self, url, expires):
+        body = ("Open this link to claim the backup of your eCryptfs key, before %s:\n%s"
+                % (markup(expires), markup(url)))
         return self.proxy.Notify(APP, 0, "dialog-password", CLAIM_SUMMARY, body,
                                  ["default", "Claim", "claim", "Claim"], {}, 30 * 60 * 1000)
 
-    def info(self, summary, body):
-        return self.proxy.Notify(APP, 0, "dialog-information", summary, body, [], {}, 60 * 1000)
+    def refused(self, error):
+        """A claim link zescrow would not open (ClaimUrlRefused): why, and what to do."""
+        return self.info(REFUSED_SUMMARY, error.text + ".", error.hint_text,
+                         icon="dialog-warning")
+
+    def info(self, summary, *lines, icon="dialog-information"):
+        body = "\n".join(markup(line) for line in lines)
+        return self.proxy.Notify(APP, 0, icon, summary, body, [], {}, 60 * 1000)
 
     def close(self, nid):
         try:

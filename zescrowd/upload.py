@@ -1,43 +1,44 @@
-"""Upload one spool entry to its server, over verified TLS, and check the answer."""
+"""Upload one spool entry to its server, over verified TLS, and check the answer.
+
+Every answer is bounded (contract.MAX_JSON) and parsed against the contract
+(contract.py) before it is used; the server's own words (an error message,
+a fingerprint) go into our errors only escaped and cut short, since status,
+the log and a notification show them.
+"""
 
 import hashlib
 from urllib.parse import urlsplit
 
-from pam_zescrow import __version__
+from pam_zescrow import __version__, defaults
+from pam_zescrow.errors import UnreadableFile
+from pam_zescrow.printable import printable
 
-from . import http
+from . import contract, http
+from .errors import (ChecksumMismatch, FileRefused, KeyChanged, RateLimited, Refused,
+                     ServerAnswerInvalid, ServerFailed, ServerTooSlow, ServerUnreachable,
+                     TlsFailed)
+from .files import NotAFile, read_regular
 
-from .errors import (ChecksumMismatch, KeyChanged, RateLimited, Refused, ServerFailed,
-                     ServerUnreachable, TlsFailed)
-
-TIMEOUT = (10, 30)  # connect, read
+TIMEOUT = (10, 30)  # connect, read; http.DEADLINE bounds the whole request
+MAX_WORDS = 200  # of the server's own words in an error message
+MAX_RETRY_AFTER = 3600
 
 
 def get(cfg, url, path, headers=None):
-    try:
-        r = http.request("GET", url + path, headers=headers, verify=cfg.verify_for(url),
-                         timeout=TIMEOUT)
-    except http.NetworkError as err:
-        raise _network_error(err, cfg, url) from None
-    _raise_for_status(r, url)
-    return r
+    return _request(cfg, url, "GET", path, headers=headers)
 
 
 def server_info(cfg, url):
     """GET /.well-known/zescrow.json, with the same error classification as an upload."""
-    r = get(cfg, url, "/.well-known/zescrow.json")
-    try:
-        return r.json()
-    except ValueError:
-        raise ServerFailed(host=_host(url), status=r.status_code,
-                           reason="/.well-known/zescrow.json is not JSON") from None
+    return contract.server_info(get(cfg, url, "/.well-known/zescrow.json"), _host(url))
 
 
 def check_key(cfg, url, pinned):
     info = server_info(cfg, url)
-    actual = str(info.get("fingerprint", "")).upper()
+    actual = info["fingerprint"].upper()
     if actual != pinned.upper():
-        raise KeyChanged(host=_host(url), actual=actual or "none", expected=pinned, url=url)
+        raise KeyChanged(host=_host(url), actual=_words(actual, 64) or "none", expected=pinned,
+                         url=url)
     return info
 
 
@@ -45,29 +46,49 @@ def upload(cfg, entry):
     """POST the sealed archive; return the server's answer (dict) once it checks out."""
     url = (entry.meta.get("server_url") or cfg.url).rstrip("/")
     check_key(cfg, url, entry.meta.get("fingerprint") or cfg.fingerprint)
-    with open(entry.sealed_path, "rb") as f:
-        sealed = f.read()
+    sealed = _sealed(entry)
     headers = {"Content-Type": "application/pgp-encrypted",
                "X-Zescrow-Host": entry.meta.get("host", ""),
                "X-Zescrow-User": entry.meta.get("user", ""),
                "X-Zescrow-Client-Version": __version__}
-    try:
-        r = http.request("POST", url + "/api/v1/escrows", body=sealed, headers=headers,
-                         verify=cfg.verify_for(url), timeout=TIMEOUT)
-    except http.NetworkError as err:
-        raise _network_error(err, cfg, url) from None
-    _raise_for_status(r, url)
-    answer = r.json()
+    r = _request(cfg, url, "POST", "/api/v1/escrows", body=sealed, headers=headers)
+    answer = contract.created(r, _host(url))
     sent = hashlib.sha256(sealed).hexdigest()
-    if answer.get("sha256") != sent:
-        raise ChecksumMismatch(host=_host(url), got=answer.get("sha256"), sent=sent)
+    if answer["sha256"] != sent:
+        raise ChecksumMismatch(host=_host(url), got=_words(answer["sha256"], 80), sent=sent)
     return dict(answer, server_url=url)
 
 
 def status(cfg, record):
-    """GET /api/v1/escrows/{id} with the upload token."""
-    return get(cfg, record["server_url"], "/api/v1/escrows/%s" % record["id"],
-               {"Authorization": "Bearer " + record["upload_token"]}).json()
+    """GET /api/v1/escrows/{id} with the upload token, checked against the contract."""
+    url = record["server_url"]
+    if not (contract.is_name(record.get("id")) and contract.is_name(record.get("upload_token"))):
+        raise ServerAnswerInvalid(host=_host(url), what="the escrow recorded in state.json",
+                                  reason="its id or upload token is not a plain name")
+    r = get(cfg, url, "/api/v1/escrows/%s" % record["id"],
+            {"Authorization": "Bearer " + record["upload_token"]})
+    return contract.escrow_status(r, _host(url))
+
+
+def _request(cfg, url, method, path, body=None, headers=None):
+    try:
+        r = http.request(method, url + path, body=body, headers=headers,
+                         verify=cfg.verify_for(url), timeout=TIMEOUT,
+                         max_body=contract.MAX_JSON)
+    except http.NetworkError as err:
+        raise _network_error(err, cfg, url, "%s %s" % (method, path)) from None
+    _raise_for_status(r, url)
+    return r
+
+
+def _sealed(entry):
+    # The spool is the user's folder: a fifo or a device there must not hold the daemon.
+    try:
+        return read_regular(entry.sealed_path, defaults.MAX_ARCHIVE_BYTES * 4)
+    except NotAFile as err:
+        raise err.as_error(FileRefused) from None
+    except OSError as err:
+        raise UnreadableFile(path=entry.sealed_path, reason=err.strerror or str(err)) from None
 
 
 def _raise_for_status(r, url):
@@ -76,8 +97,9 @@ def _raise_for_status(r, url):
     error, reason = _server_says(r)
     host = _host(url)
     if r.status_code == 429:
-        seconds = r.headers.get("Retry-After", "60")
-        raise RateLimited(host=host, seconds=int(seconds) if seconds.isdigit() else 60)
+        seconds = r.headers.get("retry-after", "60")
+        seconds = int(seconds) if seconds.isascii() and seconds.isdigit() else 60
+        raise RateLimited(host=host, seconds=min(seconds, MAX_RETRY_AFTER))
     if r.status_code >= 500:
         raise ServerFailed(host=host, status=r.status_code, reason=reason)
     raise Refused(host=host, status=r.status_code, error=error, reason=reason)
@@ -85,13 +107,23 @@ def _raise_for_status(r, url):
 
 def _server_says(r):
     try:
-        body = r.json()
-        return body.get("error", "?"), body.get("message", "no reason given")
-    except (ValueError, AttributeError):
-        return "?", (r.text or "no reason given").strip()[:200]
+        body = contract.json_object(r, "", "")
+    except ServerAnswerInvalid:
+        return "?", _words(r.text.strip()) or "no reason given"
+    return _words(body.get("error", "?")), _words(body.get("message") or "no reason given")
 
 
-def _network_error(err, cfg, url):
+def _words(text, limit=MAX_WORDS):
+    """The server's words, as they may go into a message: escaped and cut short."""
+    text = printable(text if isinstance(text, str) else repr(text))
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _network_error(err, cfg, url, what):
+    if isinstance(err, http.TooSlow):
+        return ServerTooSlow(host=_host(url), seconds="%g" % err.seconds)
+    if isinstance(err, http.TooLarge):
+        return ServerAnswerInvalid(host=_host(url), what=what, reason=err.reason)
     if err.tls:
         return TlsFailed(host=_host(url), reason=err.reason, conf=cfg.source, url=url)
     return ServerUnreachable(host=_host(url), reason=err.reason)
@@ -104,4 +136,3 @@ def _host(url):
 
 def as_record(error):
     return {"code": error.code, "message": error.text, "hint": error.hint_text}
-

@@ -12,7 +12,7 @@ import sys
 
 from pam_zescrow import __version__
 from pam_zescrow.errors import ZescrowError
-from pam_zescrow.printable import EscapingFilter
+from pam_zescrow.printable import EscapingFilter, printable
 
 from . import claim, escrow, inspect, recover, retry, setup, status
 
@@ -63,8 +63,9 @@ def _report(err, fmt):
     if fmt == "json":
         print(json.dumps(err.as_json(), indent=2))
     else:
-        print("zescrowctl: error: %s" % err.text, file=sys.stderr)
-        print("  what to do: %s" % err.hint_text, file=sys.stderr)
+        # printable: a message may carry a file name or a server's words.
+        print("zescrowctl: error: %s" % printable(err.text), file=sys.stderr)
+        print("  what to do: %s" % printable(err.hint_text), file=sys.stderr)
 
 
 def _setup_logging():

@@ -1,8 +1,13 @@
-"""zescrowctl claim: open the claim URL of the last escrow again."""
+"""zescrowctl claim: open the claim URL of the last escrow again.
+
+Only a link claimurl.py accepts is printed and opened; a refused one is
+the error ClaimUrlRefused, which names the server's origin instead.
+"""
 
 from pam_zescrow import spool, state
+from pam_zescrow.printable import printable
 
-from .. import account
+from .. import account, claimurl
 from ..config import ClientConfig
 from .command import Command
 
@@ -13,14 +18,17 @@ def run(args, out):
     if not record:
         raise account.why_no_escrow(cfg, spool.pending(cfg.spool_dir))
     if record.get("state") == "claimed":
-        out.write("Already claimed (%s). Your backups are listed at %s/\n" % (
-            record.get("claimed_at"), record["server_url"]))
+        out.write(printable("Already claimed (%s). Your backups are listed at %s/" % (
+            record.get("claimed_at"), record["server_url"])) + "\n")
         return 0
-    out.write("Claim it at: %s\n" % record["claim_url"])
+    url, refused = claimurl.checked(record)  # also a link an older version recorded
+    if refused:
+        raise refused
+    out.write("Claim it at: %s\n" % url)
     if not args.print_only:
         import subprocess
 
-        subprocess.Popen(["xdg-open", record["claim_url"]], stdout=subprocess.DEVNULL,
+        subprocess.Popen(["xdg-open", url], stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL)
     return 0
 

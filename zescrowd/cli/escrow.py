@@ -39,11 +39,15 @@ def run(args, out):
         return 1
     from pam_zescrow import state
 
+    from .. import claimurl
+
     record = state.load(cfg.state_path)["escrowed"]
-    out.write("Uploaded. Claim it before %s at:\n  %s\n" % (record["claim_expires_at"],
-                                                           record["claim_url"]))
+    url, refused = claimurl.checked(record)
+    if refused:
+        raise refused
+    out.write("Uploaded. Claim it before %s at:\n  %s\n" % (record["claim_expires_at"], url))
     if args.open:
-        subprocess.Popen(["xdg-open", record["claim_url"]], stdout=subprocess.DEVNULL,
+        subprocess.Popen(["xdg-open", url], stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL)
     return 0
 

@@ -3,8 +3,9 @@
 import json
 
 from pam_zescrow import spool, state
+from pam_zescrow.printable import printable
 
-from .. import account
+from .. import account, claimurl
 from ..config import ClientConfig
 from ..formats import seconds_until, spaced_fingerprint
 from .command import Command
@@ -22,8 +23,9 @@ def run(args, out):
 def collect(cfg, refresh=True):
     current = state.load(cfg.state_path)
     record = current.get("escrowed")
+    refresh_error = None
     if record and refresh and record.get("state") == "unclaimed":
-        record = _refresh(cfg, record) or record
+        record, refresh_error = _refresh(cfg, record)
     uploads = current.get("uploads", {})
     pending = [{"archive": e.name, "created": (e.meta or {}).get("created"),
                 "attempts": uploads.get(e.name, {}).get("attempts", 0),
@@ -35,32 +37,36 @@ def collect(cfg, refresh=True):
             "config": cfg.source if cfg.enrolled else None,
             "state": account.state_of(why) if why else "escrowed",
             "why": why.as_json() if why else None,
-            "escrow": _public(record), "pending": pending,
+            "escrow": _public(record), "pending": pending, "refresh_error": refresh_error,
             "last_error": current.get("last_error"), "daemon": daemon, "daemon_detail": detail}
 
 
 def _refresh(cfg, record):
+    """(the record with the server's claim state, None), or (the record as it was, the
+    error that kept the server from answering: offline, or an answer that does not parse)."""
     from pam_zescrow.errors import ZescrowError
 
     from .. import upload
 
     try:
         answer = upload.status(cfg, record)
-    except ZescrowError:
-        return None  # offline: show what we knew
+    except ZescrowError as err:
+        return record, upload.as_record(err)  # show what we knew, and why it may be stale
     changes = {"state": answer["state"], "verification": answer["verification"],
                "verification_error": answer.get("verification_error"),
                "claimed_at": answer.get("claimed_at")}
     state.update(cfg.state_path, lambda s: s.get("escrowed", {}).update(changes))
-    return dict(record, **changes)
+    return dict(record, **changes), None
 
 
 def _public(record):
     if not record:
         return None
-    keep = ("id", "at", "sha256", "key_signature", "state", "claim_url", "claim_expires_at",
+    keep = ("id", "at", "sha256", "key_signature", "state", "claim_expires_at",
             "claimed_at", "verification", "verification_error", "server_url")
-    return {k: record.get(k) for k in keep}
+    url, refused = claimurl.checked(record)  # checked again: an older version kept any link
+    return dict({k: record.get(k) for k in keep}, claim_url=url,
+                claim_url_refused=claimurl.as_record(refused) if refused else None)
 
 
 def _daemon_state():
@@ -110,13 +116,20 @@ def as_text(r):
                  "failed": "FAILED: %s" % e.get("verification_error"),
                  "pending": "the server is still checking it"}.get(e["verification"], "?")
         lines.append("Check:       %s" % check)
-        if e["state"] == "unclaimed":
+        if e["state"] == "unclaimed" and e["claim_url_refused"]:
+            lines.append("Claim:       not claimed yet — %s left, but %s" % (
+                _left(e["claim_expires_at"]), e["claim_url_refused"]["message"]))
+            lines.append("             what to do: %s" % e["claim_url_refused"]["hint"])
+        elif e["state"] == "unclaimed":
             lines.append("Claim:       not claimed yet — %s left: %s" % (
                 _left(e["claim_expires_at"]), e["claim_url"]))
         elif e["state"] == "claimed":
             lines.append("Claim:       claimed on %s" % e.get("claimed_at"))
         else:
             lines.append("Claim:       the claim window is over; it will be escrowed again")
+    if r["refresh_error"]:
+        lines.append("             (could not ask the server for the claim state: %s)"
+                     % r["refresh_error"]["message"])
     for p in r["pending"]:
         how = "waiting for you (see the error)" if p["waiting_for_you"] else (
             "%d attempt%s so far" % (p["attempts"], "" if p["attempts"] == 1 else "s"))
@@ -131,7 +144,9 @@ def as_text(r):
               "something to upload)", "failed": "failed (see: journalctl --user -u zescrowd)"}
     lines.append("Daemon:      %s" % daemon.get(r["daemon"], r["daemon"]) + (
         " (%s)" % r["daemon_detail"] if r.get("daemon_detail") else ""))
-    return "\n".join(lines) + "\n"
+    # Much of this came from the server or from state.json: each line is escaped
+    # (an escape sequence would retitle the terminal or hide a link's target).
+    return "\n".join(printable(line) for line in lines) + "\n"
 
 
 def _left(moment):
