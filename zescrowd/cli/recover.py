@@ -12,18 +12,16 @@ import os
 from pam_zescrow import archive_reader, capture, defaults, verify, wrapped_passphrase
 from pam_zescrow.errors import EscrowArchiveInvalid, UnreadableFile
 from pam_zescrow.fsutil import atomic_write
+from pam_zescrow.printable import printable
 from pam_zescrow.secret import Secret
 
-from ..errors import ArchiveOfAnotherSetup, NothingToCompare, SealedArchiveGiven
+from ..errors import ArchiveOfAnotherSetup, FileRefused, NothingToCompare, SealedArchiveGiven
+from ..files import NotAFile, read_regular
 from .command import Command
 
 
 def run(args, out):
-    try:
-        with open(args.archive, "rb") as f:
-            data = f.read(defaults.MAX_ARCHIVE_BYTES * 4)
-    except OSError as err:
-        raise UnreadableFile(path=args.archive, reason=err.strerror) from err
+    data = _read_file(args.archive, defaults.MAX_ARCHIVE_BYTES * 4)
     setup, raw = _read(data, args.archive)
     with Secret(raw) as passphrase:
         verified = verify.verify(setup, passphrase)
@@ -52,6 +50,20 @@ To log in normally again with a new password, write a new wrapped-passphrase:
   zescrowctl recover ARCHIVE --rewrap ~/.ecryptfs/wrapped-passphrase
 (key signature %(sig)s: the one ecryptfs-recover-private and Private.sig show)
 """
+
+
+def _read_file(path, limit, missing=None):
+    """The file's bytes; `missing` (when given) if there is no such file."""
+    try:
+        return read_regular(path, limit)
+    except (FileNotFoundError, NotADirectoryError) as err:
+        if missing is None:
+            raise UnreadableFile(path=path, reason=err.strerror) from None
+        return missing
+    except NotAFile as err:
+        raise err.as_error(FileRefused) from None
+    except OSError as err:
+        raise UnreadableFile(path=path, reason=err.strerror or str(err)) from None
 
 
 def _read(data, path):
@@ -89,18 +101,13 @@ def _server_page():
 def _same_setup(folder, archive, verified, out):
     """Check that the archive's key is the one `folder`'s Private.sig names."""
     sig_path = os.path.join(folder, defaults.PRIVATE_SIG)
-    try:
-        with open(sig_path, "rb") as f:
-            sigs = f.read(defaults.MAX_ECRYPTFS_FILE_BYTES).decode("ascii", "replace").split()
-    except (FileNotFoundError, NotADirectoryError):
-        sigs = []
-    except OSError as err:
-        raise UnreadableFile(path=sig_path, reason=err.strerror) from None
+    data = _read_file(sig_path, defaults.MAX_ECRYPTFS_FILE_BYTES, missing=b"")
+    sigs = data.decode("ascii", "replace").split()
     if not sigs:
         raise NothingToCompare(folder=folder)
     if sigs[0].lower() != verified.fekek_sig:
         raise ArchiveOfAnotherSetup(path=archive, actual=verified.fekek_sig, sig_path=sig_path,
-                                    expected=sigs[0])
+                                    expected=printable(sigs[0][:64]))
     out.write("It is the key of %s.\n" % folder)
 
 
