@@ -10,7 +10,7 @@ VPY         := $(VENV)/bin/python
 # dependencies as Debian ships them, and the server's Debian 12 stack (the
 # server tests run on it as well as on the venv's newer one from PyPI).
 APT_PACKAGES := ecryptfs-utils gnupg keyutils libpam-python pamtester util-linux procps passwd \
-	python3-gnupg python3-pydbus python3-systemd python3-requests \
+	python3-gnupg python3-pydbus python3-systemd python3-requests python3-pycryptodome \
 	python3-venv python3-pip \
 	chromium libnss3-tools postgresql wrk curl \
 	dunst xvfb dbus dbus-x11 libnotify-bin xdg-utils systemd tmux \

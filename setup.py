@@ -21,7 +21,8 @@ setup(
     description="Escrow the key of an eCryptfs encrypted home, automatically at login",
     license="GPL-2.0-or-later",
     python_requires=">=3.11",  # Debian 12's /usr/bin/python3
-    packages=find_packages(include=["pam_zescrow", "pam_zescrow.*", "zescrowd", "zescrowd.*",
+    packages=find_packages(include=["pam_zescrow", "pam_zescrow.*", "zescrow_core",
+                                    "zescrow_core.*", "zescrowd", "zescrowd.*",
                                     "zescrow_server", "zescrow_server.*"]),
     install_requires=[
         "python-gnupg>=0.4.9",  # bookworm's python3-gnupg: encrypt_file(extra_args=)
