@@ -76,12 +76,17 @@ class Postgres:
 
 
 class OidcProvider:
-    """panva's oidc-provider under Node, with a dev login screen."""
+    """panva's oidc-provider under Node, with a dev login screen.
 
-    def __init__(self, redirect_uris):
+    hostile=True: the same provider, which `behave(...)` tells to misbehave
+    (tests/oidc/provider.mjs lists how).
+    """
+
+    def __init__(self, redirect_uris, hostile=False):
         self.port = free_port()
         self.issuer = "http://127.0.0.1:%d" % self.port
-        self.proc = subprocess.Popen(["node", str(OIDC_DIR / "provider.mjs"), str(self.port)]
+        self.proc = subprocess.Popen(["node", str(OIDC_DIR / "provider.mjs")]
+                                     + (["--hostile"] if hostile else []) + [str(self.port)]
                                      + list(redirect_uris), cwd=OIDC_DIR,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      start_new_session=True)
@@ -92,6 +97,11 @@ class OidcProvider:
             self.close()
             raise
 
+    def behave(self, **mode):
+        """Misbehave from now on as `mode` says (nothing: honest again); hostile only."""
+        r = requests.put(self.issuer + "/hostile", json=mode, timeout=10)
+        r.raise_for_status()
+
     def close(self):
         _stop_group(self.proc)
 
@@ -100,9 +110,10 @@ class ZescrowServer:
     """`zescrow-server serve` with its own data folder, over HTTPS with the test CA."""
 
     def __init__(self, port, key_home, tls_dir, database_url=None, oidc=None, stack="venv",
-                 **settings):
+                 more_oidc=(), **settings):
         """stack="debian": run on /usr/bin/python3 with Debian 12's own packages
-        (SQLAlchemy 1.4, FastAPI 0.92, Starlette 0.26 ...) instead of the venv."""
+        (SQLAlchemy 1.4, FastAPI 0.92, Starlette 0.26 ...) instead of the venv.
+        oidc: the provider named "test"; more_oidc: (name, provider) pairs."""
         self.stack = stack
         self.port = port
         self.url = "https://127.0.0.1:%d" % port
@@ -119,9 +130,9 @@ class ZescrowServer:
             lines.append('database_url = "%s"' % database_url)
         for name, value in settings.items():
             lines.append("%s = %s" % (name, '"%s"' % value if isinstance(value, str) else value))
-        if oidc is not None:
-            lines += ["[[oidc]]", 'name = "test"', 'title = "Test ID"',
-                      'issuer = "%s"' % oidc.issuer, 'client_id = "zescrow-test"',
+        for name, provider in ([("test", oidc)] if oidc else []) + list(more_oidc):
+            lines += ["[[oidc]]", 'name = "%s"' % name, 'title = "%s ID"' % name.title(),
+                      'issuer = "%s"' % provider.issuer, 'client_id = "zescrow-test"',
                       'client_secret = "zescrow-test-secret"']
         (self.data / "zescrow-server.toml").write_text("\n".join(lines) + "\n")
         self.database_url = database_url or "sqlite:///%s" % (self.data / "zescrow.db")

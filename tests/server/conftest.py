@@ -16,7 +16,7 @@ from tests.conftest import require
 
 MOUNT = b"8a1f5c2e9d3b7a6f0e4c1b8d2a5f9e3c"
 LOGIN = b"server test login"
-PORTS = [free_port() for _ in range(10)]  # known before the OIDC client is registered
+PORTS = [free_port() for _ in range(12)]  # known before the OIDC client is registered
 # Each server fixture runs on the venv's stack (PyPI) and on Debian 12's own packages.
 BACKENDS = ["sqlite", "postgresql", "debian-sqlite", "debian-postgresql"]
 
@@ -61,6 +61,22 @@ def oidc():
     provider = OidcProvider(["https://127.0.0.1:%d/auth/test/callback" % p for p in PORTS])
     yield provider
     provider.close()
+
+
+@pytest.fixture(scope="session")
+def hostile_oidc():
+    """A second real provider, which a test can tell to misbehave (hostile.behave)."""
+    require(shutil.which("node"), "node is not installed")
+    provider = OidcProvider(["https://127.0.0.1:%d/auth/hostile/callback" % p for p in PORTS],
+                            hostile=True)
+    yield provider
+    provider.close()
+
+
+@pytest.fixture
+def hostile(hostile_oidc):
+    yield hostile_oidc
+    hostile_oidc.behave()  # honest again for the next test
 
 
 @pytest.fixture(scope="session")
@@ -129,6 +145,15 @@ def strict_server(request, key_home, tls_dir, oidc):
     """A server whose downloads need a login from the last 3 seconds."""
     srv = _server(request, key_home, tls_dir, oidc, PORTS[4:8], "zescrow_strict",
                   download_max_age_seconds=3)
+    yield srv
+    srv.close()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def two_providers(request, key_home, tls_dir, oidc, hostile_oidc):
+    """A server with two providers: "test" (honest) and "hostile" (misbehaves on demand)."""
+    srv = _server(request, key_home, tls_dir, oidc, PORTS[8:12], "zescrow_two",
+                  download_max_age_seconds=300, more_oidc=[("hostile", hostile_oidc)])
     yield srv
     srv.close()
 
