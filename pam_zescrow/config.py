@@ -8,6 +8,11 @@
     key_file = /etc/zescrow/server-key.asc   ; the default
     ca_file = /etc/zescrow/ca.pem            ; optional, for the daemon
 
+    recovery = custodians                    ; optional: "server" (the default) or
+    threshold = 2                            ; "custodians": k of the pinned custodians
+    custodians = FPR1, FPR2, FPR3            ; (fingerprints, in the pinned order)
+    custodians_file = /etc/zescrow/custodians.asc   ; their public keys; the default
+
     [policy]
     min_uid = 1000                           ; users below are system users
 
@@ -36,6 +41,18 @@ class Enrolment:
         self.key_file = server.get("key_file") or defaults.SERVER_KEY
         self.ca_file = server.get("ca_file") or None
         self.min_uid = _int(policy.get("min_uid", DEFAULT_MIN_UID), path, "min_uid")
+        self.recovery = server.get("recovery", "server")
+        if self.recovery not in ("server", "custodians"):
+            raise ConfigInvalid(path=path, reason="recovery must be server or custodians, not %r"
+                                % self.recovery)
+        self.custodians = [f.strip() for f in server.get("custodians", "").split(",")
+                           if f.strip()]
+        self.custodians_file = server.get("custodians_file") or defaults.CUSTODIANS_KEYS
+        self.threshold = _int(server.get("threshold", 0), path, "threshold")
+        n, k = len(self.custodians), self.threshold
+        if self.recovery == "custodians" and not (2 <= k <= n or k == n == 1):
+            raise ConfigInvalid(path=path, reason="custodians mode needs 2 <= threshold <= the "
+                                "number of custodians (%d), not %d" % (n, k))
 
     @property
     def enrolled(self):

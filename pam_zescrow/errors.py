@@ -174,6 +174,14 @@ class ServerKeyMismatch(ZescrowError):
             "its fingerprint, then run: zescrowctl setup SERVER_URL --fingerprint FPR")
 
 
+class CustodianKeyMismatch(ZescrowError):
+    code, exit_code = "custodian-key-mismatch", 26
+    message = ("the custodians' keys in {path} do not include the pinned custodian "
+               "{expected} (they hold {actual}): refusing to seal to anything else")
+    hint = ("the custodians' key file was changed after setup; enrol again to pin the "
+            "current custodians: zescrowctl setup SERVER_URL --system")
+
+
 class GpgUnavailable(ZescrowError):
     code, exit_code = "gpg-unavailable", 22
     message = "cannot run gpg ({binary}): {reason}"

@@ -139,7 +139,8 @@ def _escrow(user, setup, password, enrolment, user_dir, log, gnupg_parent):
         prepared = pipeline.prepare_setup(setup, password)
         entry = pipeline.escrow(prepared, enrolment.key_file, enrolment.fingerprint,
                                 os.path.join(user_dir, defaults.SPOOL_DIRNAME), user.name,
-                                server_url=enrolment.url, gnupg_parent=gnupg_parent)
+                                server_url=enrolment.url, gnupg_parent=gnupg_parent,
+                                custodians=_custodians(enrolment))
         backoff.clear(user_dir)
         _record(state_path, last_spooled={k: entry.meta.get(k) for k in (
             "archive", "setup_digest", "key_signature", "sha256", "created")}, last_error=None)
@@ -158,6 +159,15 @@ def _escrow(user, setup, password, enrolment, user_dir, log, gnupg_parent):
         return 1
     finally:
         password.wipe()
+
+
+def _custodians(enrolment):
+    """The pinned custodians mode, or None: only what setup pinned in the
+    root-owned enrolment counts, never what a server says later."""
+    if enrolment.recovery != "custodians":
+        return None
+    return {"keys_file": enrolment.custodians_file, "fingerprints": enrolment.custodians,
+            "threshold": enrolment.threshold}
 
 
 def _failed(user, err, state_path, log):

@@ -34,15 +34,26 @@ def prepare_setup(setup, login_password):
 
 
 def escrow(prepared, key_path, fingerprint, spool_dir, user, host=None, server_url="",
-           gnupg_parent=None):
+           gnupg_parent=None, custodians=None):
+    """Seal and spool. `custodians`: None (sealed to the server key), or the
+    pinned custodians mode: {"keys_file", "fingerprints", "threshold"}."""
     # Imported here: inspect never seals, and these pull in subprocess,
     # socket and tempfile, which it would pay for at every start.
     from . import seal, spool
 
-    sealed = seal.seal(prepared.archive.data, key_path, fingerprint,
-                       **({"home_parent": gnupg_parent} if gnupg_parent else {}))
+    where = {"home_parent": gnupg_parent} if gnupg_parent else {}
+    if custodians:
+        sealed = seal.seal_to_custodians(prepared.archive.data, custodians["keys_file"],
+                                         custodians["fingerprints"], custodians["threshold"],
+                                         **where)
+    else:
+        sealed = seal.seal(prepared.archive.data, key_path, fingerprint, **where)
     meta = spool.metadata(user, sealed, prepared.verified, prepared.setup.setup_digest(),
                           host=host)
     # The archive can go only to the server whose key sealed it.
-    meta.update(server_url=server_url, fingerprint=seal.normalize_fingerprint(fingerprint))
+    meta.update(server_url=server_url, fingerprint=seal.normalize_fingerprint(fingerprint),
+                recovery="custodians" if custodians else "server")
+    if custodians:
+        meta.update(custodians=list(custodians["fingerprints"]),
+                    threshold=custodians["threshold"])
     return spool.put(spool_dir, sealed, meta)

@@ -20,7 +20,7 @@ import subprocess
 import tempfile
 
 from . import defaults
-from .errors import (GpgUnavailable, MemoryFsUnavailable, SealFailed,
+from .errors import (CustodianKeyMismatch, GpgUnavailable, MemoryFsUnavailable, SealFailed,
                      ServerKeyMismatch, ServerKeyMissing)
 
 log = logging.getLogger("zescrow.seal")
@@ -61,6 +61,26 @@ def seal(archive, key_path, fingerprint, home_parent=defaults.GNUPG_HOME_PARENT)
         gpg = open_gpg(home)
         import_pinned(gpg, key_data, key_path, fingerprint)
         return encrypt(gpg, archive, fingerprint)
+
+
+def seal_to_custodians(archive, keys_path, fingerprints, threshold,
+                       home_parent=defaults.GNUPG_HOME_PARENT):
+    """Custodians mode: the zescrow-custodians/1 container for the archive,
+    its shares sealed to exactly the pinned `fingerprints` (never to another
+    key the keys file may hold: the file is checked against the pin)."""
+    from zescrow_core import custodians
+
+    pinned = [normalize_fingerprint(fpr) for fpr in fingerprints]
+    key_data = read_key(keys_path)
+    with gnupg_home(home_parent) as home:
+        gpg = open_gpg(home)
+        for fingerprint in pinned:
+            try:
+                import_pinned(gpg, key_data, keys_path, fingerprint)
+            except ServerKeyMismatch as err:
+                raise CustodianKeyMismatch(**err.details) from None
+        return custodians.seal(archive, pinned, threshold,
+                               lambda fpr, data: encrypt(gpg, data, fpr))
 
 
 @contextlib.contextmanager
