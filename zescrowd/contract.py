@@ -21,7 +21,9 @@ from .formats import seconds_until
 MAX_JSON = 64 * 1024  # far above any answer of the contract, far below a flood
 MAX_TEXT = 1000
 STATES = ("unclaimed", "claimed", "expired")
-VERIFICATIONS = ("pending", "verified", "failed")
+# client-checked: custodians mode; the server cannot open the escrow, the
+# client verified it against Private.sig before sealing (docs/DESIGN.md).
+VERIFICATIONS = ("pending", "verified", "failed", "client-checked")
 _NAME = frozenset(string.ascii_letters + string.digits + "-_.~")
 
 

@@ -24,6 +24,11 @@ MAX_WORDS = 200  # of the server's own words in an error message
 MAX_RETRY_AFTER = 3600
 
 
+# What the spool holds, by the enrolment's recovery mode when it was sealed.
+CONTENT_TYPES = {"server": "application/pgp-encrypted",
+                 "custodians": "application/vnd.zescrow.custodians+json"}
+
+
 def get(cfg, url, path, headers=None):
     return _request(cfg, url, "GET", path, headers=headers)
 
@@ -47,7 +52,7 @@ def upload(cfg, entry):
     url = (entry.meta.get("server_url") or cfg.url).rstrip("/")
     check_key(cfg, url, entry.meta.get("fingerprint") or cfg.fingerprint)
     sealed = _sealed(entry)
-    headers = {"Content-Type": "application/pgp-encrypted",
+    headers = {"Content-Type": CONTENT_TYPES[entry.meta.get("recovery", "server")],
                "X-Zescrow-Host": entry.meta.get("host", ""),
                "X-Zescrow-User": entry.meta.get("user", ""),
                "X-Zescrow-Client-Version": __version__}

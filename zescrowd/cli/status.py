@@ -114,7 +114,10 @@ def as_text(r):
             e["at"], (e["sha256"] or "")[:16], e["key_signature"]))
         check = {"verified": "the server checked it: it opens your data",
                  "failed": "FAILED: %s" % e.get("verification_error"),
-                 "pending": "the server is still checking it"}.get(e["verification"], "?")
+                 "pending": "the server is still checking it",
+                 "client-checked": "checked by this machine before sealing (custodians mode: "
+                                   "the server cannot open it, k of its custodians can)",
+                 }.get(e["verification"], "?")
         lines.append("Check:       %s" % check)
         if e["state"] == "unclaimed" and e["claim_url_refused"]:
             lines.append("Claim:       not claimed yet — %s left, but %s" % (
