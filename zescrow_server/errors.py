@@ -35,6 +35,20 @@ class Forbidden(ApiError):
     status, code = 403, "forbidden"
 
 
+class LoginFailed(ApiError):
+    """The provider's answer does not hold: never a session, never a 500."""
+    status, code = 400, "login-failed"
+
+
+class LoginNotFresh(ApiError):
+    """Asked for a fresh login, the provider vouched for an old one, or for none."""
+    status, code = 403, "login-not-fresh"
+
+
+class InvalidRequest(ApiError):
+    status, code = 400, "invalid-request"
+
+
 # --- zescrow-server, the command: one line each, exit codes 80-99 (docs/errors.md) ---
 
 class ServerConfigInvalid(ZescrowError):
