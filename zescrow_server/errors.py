@@ -49,6 +49,36 @@ class InvalidRequest(ApiError):
     status, code = 400, "invalid-request"
 
 
+class RequestTimeout(ApiError):
+    """Not all of the request came within request_timeout_seconds (deadline.py)."""
+    status, code = 408, "request-timeout"
+
+    def __init__(self, seconds):
+        super().__init__("the request was not complete within %g s; send it again, all at "
+                         "once" % seconds)
+
+
+class RateLimited(ApiError):
+    """This address's uploads are over rate_limit_per_minute, counted on every node."""
+    status, code = 429, "rate-limited"
+
+    def __init__(self, seconds):
+        super().__init__("too many uploads from your address; try again in %d s" % seconds,
+                         headers={"Retry-After": str(seconds)})
+
+
+class StorageFull(ApiError):
+    """The unclaimed escrows are at max_unclaimed_escrows or max_unclaimed_bytes."""
+    status, code = 507, "storage-full"
+    RETRY_SECONDS = 600
+
+    def __init__(self, what):
+        super().__init__("this server holds as many unclaimed escrows as it may (%s); the "
+                         "archive stays with the client, which tries again later; claims, "
+                         "deletions and expiry make room" % what,
+                         headers={"Retry-After": str(self.RETRY_SECONDS)})
+
+
 # --- zescrow-server, the command: one line each, exit codes 80-99 (docs/errors.md) ---
 
 class ServerConfigInvalid(ZescrowError):
