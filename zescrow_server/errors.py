@@ -79,6 +79,15 @@ class StorageFull(ApiError):
                          headers={"Retry-After": str(self.RETRY_SECONDS)})
 
 
+class TooLarge(ApiError):
+    """A request body over its path's limit, refused before it is read (bodylimit.py)."""
+    status, code = 413, "too-large"
+
+    def __init__(self, limit, length=None):
+        super().__init__("the request body is %s bytes; this server takes at most %d bytes "
+                         "here" % ("over %d" % limit if length is None else length, limit))
+
+
 # --- zescrow-server, the command: one line each, exit codes 80-99 (docs/errors.md) ---
 
 class ServerConfigInvalid(ZescrowError):

@@ -34,6 +34,9 @@ class Escrow(Base):
     upload_token_hash = Column(String(64), nullable=False)
     claim_expires_at = Column(DateTime, nullable=False)
     claimed_at = Column(DateTime)
+    # The owner: a subject of one configured provider (its name, and the issuer
+    # configured for it, which the ID token's iss matched).
+    owner_provider = Column(String(255))
     owner_issuer = Column(String(255))
     owner_subject = Column(String(255))
     owner_display = Column(String(255))
@@ -46,7 +49,7 @@ class Escrow(Base):
     legacy_md5 = Column(String(32))
 
     __table_args__ = (
-        Index("ix_escrows_owner", "owner_issuer", "owner_subject"),
+        Index("ix_escrows_owner", "owner_provider", "owner_subject"),
         Index("ix_escrows_verification_created", "verification", "created_at"),
         Index("ix_escrows_claim_expires_at", "claim_expires_at"),
     )
