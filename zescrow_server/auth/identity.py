@@ -1,28 +1,97 @@
-"""Who is logged in (from the signed session cookie), and CSRF tokens for forms."""
+"""Who is logged in (the signed session cookie and its row), and CSRF tokens for forms.
+
+An identity is a subject of one configured provider: {provider, iss, sub},
+where iss is the issuer configured for that provider, which the ID
+token's iss matched (auth/routes.py). The same subject at two providers
+is two people.
+"""
 
 import hmac
 import secrets
 import time
 
-from ..errors import Forbidden
+from ..errors import Forbidden, LoginFailed
+from . import sessions
+
+MAX_TEXT = 255  # the database's columns; OpenID Connect allows a sub of 255 at most
+MAX_EMAIL = 254  # RFC 5321: no longer address can be delivered
+AUTH_TIME_LEEWAY = 120  # seconds a provider's clock may run ahead of ours
+_UNKNOWN = object()
 
 
 def current(request):
-    """The logged-in identity {iss, sub, display, email, provider, login_at}, or None."""
-    identity = request.session.get("identity")
-    return identity if isinstance(identity, dict) and identity.get("sub") else None
+    """The logged-in identity {provider, iss, sub, display, email, auth_time}, or None.
+
+    A cookie whose session was revoked, or ended, is forgotten here.
+    """
+    known = getattr(request.state, "identity", _UNKNOWN)  # asked before in this request
+    if known is not _UNKNOWN:
+        return known
+    who = request.session.get("identity")
+    if not isinstance(who, dict) or not who.get("sub"):
+        who = None
+    elif not _session_open(request, who):
+        request.session.pop("identity", None)
+        request.session.pop("sid", None)
+        who = None
+    request.state.identity = who
+    return who
+
+
+def _session_open(request, who):
+    with request.app.state.sessions() as db:
+        return sessions.is_open(db, request.session.get("sid"), who)
 
 
 def login(request, provider, claims, email):
-    display = email or claims.get("name") or claims.get("preferred_username") or claims["sub"]
-    request.session["identity"] = {"iss": claims["iss"], "sub": claims["sub"], "email": email,
-                                   "display": display, "provider": provider,
-                                   "login_at": int(time.time())}
+    """Open a session for the subject `claims` names at `provider` (its settings entry).
+
+    `claims` are the ID token's, already checked (auth/routes.py); a
+    subject over 255 characters is refused (OpenID Connect allows no
+    more), a longer name is cut, an address that cannot exist is dropped.
+    """
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not 0 < len(sub) <= MAX_TEXT:
+        raise LoginFailed("the login at %s gave a subject identifier that is not 1 to %d "
+                          "characters, as OpenID Connect requires; tell the provider's "
+                          "administrator" % (provider.name, MAX_TEXT))
+    email = email if isinstance(email, str) and "@" in email and len(email) <= MAX_EMAIL \
+        else None
+    name = claims.get("name") or claims.get("preferred_username")
+    display = email or (name if isinstance(name, str) else "") or sub
+    if len(display) > MAX_TEXT:
+        display = display[:MAX_TEXT - 1] + "…"
+    who = {"provider": provider.name, "iss": provider.issuer, "sub": sub, "email": email,
+           "display": display, "auth_time": _auth_time(claims)}
+    with request.app.state.sessions() as db:
+        token = sessions.open_session(db, who)
+    request.session["identity"] = who
+    request.session["sid"] = token
     request.session["csrf"] = secrets.token_urlsafe(32)  # a new one with every login
+    request.state.identity = who
+    return who
+
+
+def logout(request):
+    with request.app.state.sessions() as db:
+        sessions.revoke(db, request.session.get("sid"))
+    request.session.clear()
+
+
+def _auth_time(claims):
+    """When the provider says the user last signed in (the ID token's auth_time), or None."""
+    value = claims.get("auth_time")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if value > time.time() + AUTH_TIME_LEEWAY:
+        return None  # a login in the future vouches for nothing
+    return int(value)
 
 
 def is_fresh(identity, max_age):
-    return int(time.time()) - int(identity.get("login_at", 0)) <= max_age
+    """Whether the provider vouched for a sign-in within the last `max_age` seconds."""
+    auth_time = identity.get("auth_time")
+    return isinstance(auth_time, int) and time.time() - auth_time <= max_age
 
 
 def csrf_token(request):

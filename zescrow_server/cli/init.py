@@ -23,12 +23,18 @@ def run(args):
     hostnames = args.hostname or LOCAL_NAMES
     folder = args.data_dir
     datadir.check_reachable(folder)
+    os.umask(0o077)  # what init makes is the server's alone, whatever the caller's umask
     os.makedirs(folder, mode=0o700, exist_ok=True)
+    _private(folder, 0o700)  # a folder that was there already, perhaps 0755
     public_url = args.public_url or "https://%s:%d" % (hostnames[0], port)
     _create(datadir.conf_path(folder), TEMPLATE % {"public_url": public_url, "bind": address})
     _create(os.path.join(folder, "session.key"), secrets.token_urlsafe(48) + "\n")
     settings = config.load(folder)
     db.migrate(settings.db_url)
+    if settings.db_url.startswith("sqlite:///"):
+        for suffix in ("", "-wal", "-shm"):  # SQLite gives its journals the file's mode
+            _private(settings.db_url[len("sqlite:///"):] + suffix, 0o600)
+    _bind_owners(settings)
     fingerprint, made = _server_key(settings.gnupg_home)
     if args.self_signed and not os.path.exists(settings.cert_file):
         from .. import selfsigned
@@ -39,6 +45,32 @@ def run(args):
     print("server key %s: %s" % ("made" if made else "kept", fingerprint))
     print("fingerprint: %s" % fingerprint)
     return 0
+
+
+def _private(path, mode):
+    """Take group and other permissions away from a file or folder of ours."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return
+    if st.st_uid == os.geteuid() and st.st_mode & 0o077:
+        os.chmod(path, mode)
+
+
+def _bind_owners(settings):
+    """Owners claimed before owners had a provider get theirs (migration 0003)."""
+    from ..escrows import service
+
+    engine = db.make_engine(settings.db_url)
+    try:
+        with db.make_sessionmaker(engine)() as session:
+            unbound = service.bind_owners(session, settings.oidc)
+    finally:
+        engine.dispose()
+    if unbound:
+        print("%d claimed escrows have an owner whose issuer is configured for no provider, "
+              "or for several: nobody sees them until exactly one [[oidc]] provider has that "
+              "issuer and init runs again" % unbound)
 
 
 def _create(path, text):

@@ -34,12 +34,14 @@ def home(request: Request, claimed: str = ""):
 @router.get("/escrows/{escrow_id}/download")
 async def download(request: Request, escrow_id: str):
     state = request.app.state
-    who = identity.current(request)
+    who = await run_in_threadpool(identity.current, request)
     target = "/escrows/%s/download" % escrow_id
     if who is None:
         return RedirectResponse("/login?next=" + target, status_code=303)
     if not identity.is_fresh(who, state.settings.download_max_age_seconds):
-        # Downloading the key needs a login that just happened (prompt=login, max_age).
+        # Downloading the key needs a sign-in that just happened, by the provider's
+        # word (the ID token's auth_time): ask for one (prompt=login, max_age). If
+        # the provider vouches for an old one again, the callback refuses.
         return RedirectResponse("/login/%s?fresh=1&next=%s" % (who["provider"], target),
                                 status_code=303)
     return await run_in_threadpool(_download, state, who, escrow_id, client_address(request))
@@ -55,7 +57,7 @@ def _download(state, who, escrow_id, source):
             return Response("this escrow cannot be decrypted by the server key; the admin has "
                             "been told\n", status_code=500, media_type="text/plain")
         audit.record(session, "download", who["display"], escrow.id, source,
-                     issuer=who["iss"], subject=who["sub"])
+                     provider=who["provider"], issuer=who["iss"], subject=who["sub"])
         session.commit()
         mail.download_notice(state.settings, escrow, who, source)
     name = "zescrow-%s-%s.tar.gz" % (escrow.host or "escrow", escrow.created_at.strftime(

@@ -10,7 +10,7 @@ import hmac
 import secrets
 import uuid
 
-from sqlalchemy import and_, delete, select, update
+from sqlalchemy import and_, delete, func, select, update
 
 from pam_zescrow import openpgp
 
@@ -84,12 +84,23 @@ def status(escrow):
         "sha256": escrow.sha256}
 
 
-def delete_unclaimed(session, escrow, source):
-    if escrow.claimed_at is not None:
+def delete_unclaimed(session, escrow_id, upload_token, source):
+    """Delete an escrow with its upload token, only while unclaimed.
+
+    One conditional DELETE: a claim that commits between a check and the
+    delete would otherwise be told "Claimed" of an escrow that is gone.
+    """
+    if not _is_id(escrow_id) or not upload_token:
+        raise NotFound("no escrow %s for this upload token" % escrow_id)
+    result = session.execute(delete(Escrow).where(
+        Escrow.id == escrow_id, Escrow.upload_token_hash == token_hash(upload_token),
+        Escrow.claimed_at.is_(None)))
+    if result.rowcount != 1:
+        session.rollback()
+        escrow = by_upload_token(session, escrow_id, upload_token)  # NotFound if it is not
         raise ApiError("escrow %s was already claimed; only its owner can delete it now"
                        % escrow.id, 409, "already-claimed")
-    session.delete(escrow)
-    audit.record(session, "delete", "uploader", escrow.id, source)
+    audit.record(session, "delete", "uploader", escrow_id, source)
     session.commit()
 
 
@@ -105,42 +116,70 @@ def claim(session, token, identity, source):
         update(Escrow).where(and_(Escrow.id == escrow_id,
                                   Escrow.claim_token_hash == token_hash(token),
                                   Escrow.claimed_at.is_(None), Escrow.claim_expires_at > now))
-        .values(claimed_at=now, owner_issuer=identity["iss"], owner_subject=identity["sub"],
+        .values(claimed_at=now, owner_provider=identity["provider"],
+                owner_issuer=identity["iss"], owner_subject=identity["sub"],
                 owner_display=identity["display"], owner_email=identity.get("email"),
                 claim_token_hash=None))
     if result.rowcount != 1:
         session.rollback()
         return None
     audit.record(session, "claim", identity["display"], escrow_id, source,
-                 issuer=identity["iss"], subject=identity["sub"])
+                 provider=identity["provider"], issuer=identity["iss"], subject=identity["sub"])
     session.commit()
     return session.get(Escrow, escrow_id)
 
 
 def owned(session, identity):
-    return list(session.scalars(select(Escrow).where(
-        Escrow.owner_issuer == identity["iss"], Escrow.owner_subject == identity["sub"])
-        .order_by(Escrow.created_at.desc())))
+    return list(session.scalars(select(Escrow).where(*_owner_is(identity))
+                                .order_by(Escrow.created_at.desc())))
 
 
 def owned_one(session, identity, escrow_id):
-    escrow = session.get(Escrow, escrow_id) if _is_id(escrow_id) else None
-    if escrow is None or (escrow.owner_issuer, escrow.owner_subject) != (identity["iss"],
-                                                                        identity["sub"]):
+    escrow = session.scalar(select(Escrow).where(Escrow.id == escrow_id, *_owner_is(identity))) \
+        if _is_id(escrow_id) else None
+    if escrow is None:
         raise NotFound("you have no escrow %s" % escrow_id)
     return escrow
 
 
+def _owner_is(identity):
+    # The provider's name, its configured issuer and the subject: the same
+    # subject under two providers is two people.
+    return (Escrow.owner_provider == identity["provider"],
+            Escrow.owner_issuer == identity["iss"], Escrow.owner_subject == identity["sub"])
+
+
+def bind_owners(session, providers):
+    """Give owners claimed before owners had a provider the one configured with their issuer.
+
+    Run by init, which knows the settings (migration 0003). An issuer that
+    several providers share binds nobody: which one the owner used is not
+    known. Returns how many owners are still without a provider.
+    """
+    by_issuer = {}
+    for p in providers:
+        by_issuer.setdefault(p.issuer.rstrip("/"), []).append(p)
+    unbound = (Escrow.owner_provider.is_(None), Escrow.claimed_at.isnot(None))
+    for issuer, configured in by_issuer.items():
+        if len(configured) == 1:
+            session.execute(update(Escrow).where(
+                *unbound, Escrow.owner_issuer.in_([issuer, issuer + "/"]))
+                .values(owner_provider=configured[0].name, owner_issuer=configured[0].issuer))
+    session.commit()
+    return session.scalar(select(func.count()).select_from(Escrow).where(*unbound))
+
+
 def purge_expired(session, actor="admin", source=""):
     now = utcnow()
-    ids = list(session.scalars(select(Escrow.id).where(Escrow.claimed_at.is_(None),
-                                                       Escrow.claim_expires_at <= now)))
-    if ids:
-        session.execute(delete(Escrow).where(Escrow.id.in_(ids)))
-        for escrow_id in ids:
+    expired = (Escrow.claimed_at.is_(None), Escrow.claim_expires_at <= now)
+    purged = []
+    for escrow_id in list(session.scalars(select(Escrow.id).where(*expired))):
+        # Each delete is conditional: a claim that got in first keeps its escrow.
+        if session.execute(delete(Escrow).where(Escrow.id == escrow_id, *expired)).rowcount:
             audit.record(session, "purge", actor, escrow_id, source, reason="claim window over")
-        session.commit()
-    return ids
+            purged.append(escrow_id)
+    session.commit()
+    return purged
 
 
 def require_upload_token(authorization):
