@@ -13,12 +13,13 @@ from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from . import db
-from .auth import routes as auth_routes
+from .auth import routes as auth_routes, sessions
 from .claims import routes as claim_routes
 from .errors import ApiError
 from .escrows import pages, routes as escrow_routes
 from .escrows.verification import Verifier
 from .escrows.writer import GroupWriter
+from .headers import SecurityHeaders
 from .keys import routes as key_routes
 from .keys.service import ServerKey
 from .legacy import routes as legacy_routes
@@ -68,7 +69,8 @@ def create_app(settings, run_verifier=True):
     state.oauth = auth_routes.make_oauth(settings)
     app.add_middleware(SessionMiddleware, secret_key=_session_secret(settings),
                        session_cookie="zescrow_session", same_site="lax",
-                       https_only=not settings.plain_http, max_age=8 * 3600)
+                       https_only=not settings.plain_http, max_age=sessions.LIFETIME_SECONDS)
+    app.add_middleware(SecurityHeaders, hsts=settings.public_url.startswith("https://"))
     for router in (key_routes.router, escrow_routes.router, legacy_routes.router,
                    auth_routes.router, claim_routes.router, pages.router):
         app.include_router(router)
