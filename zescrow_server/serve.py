@@ -2,7 +2,8 @@
 
 Each worker builds its own app after the fork (database pool, gpg, the
 verification thread); gunicorn restarts a worker that dies. The workers
-decrypt through one gpg-agent, which the master stops when it ends.
+decrypt through one gpg-agent, which the master stops when it ends. The
+worker is uvicorn's with a deadline for reading each request (deadline.py).
 """
 
 import os
@@ -27,21 +28,10 @@ class _Server(BaseApplication):
         return create_app(self.settings)
 
 
-def _worker_class():
-    # uvicorn moved its gunicorn worker to the uvicorn-worker package; Debian
-    # 12's uvicorn 0.17 still has it built in.
-    try:
-        import uvicorn_worker  # noqa: F401
-
-        return "uvicorn_worker.UvicornWorker"
-    except ImportError:
-        return "uvicorn.workers.UvicornWorker"
-
-
 def serve(settings, workers=None):
     """Serve until stopped (cli/serve.py checks the certificate and the bind first)."""
     options = {"bind": settings.bind, "workers": workers or settings.workers,
-               "worker_class": _worker_class(), "accesslog": None,
+               "worker_class": "zescrow_server.deadline.Worker", "accesslog": None,
                "graceful_timeout": 10, "timeout": 60, "keepalive": 5}
     if not settings.plain_http:
         options.update(certfile=settings.cert_file, keyfile=settings.key_file)
