@@ -36,7 +36,11 @@ class Settings:
     workers: int = 2
     max_upload_bytes: int = 64 * 1024
     claim_window_seconds: int = 24 * 3600
-    rate_limit_per_minute: int = 120  # uploads per client address; 0 turns it off
+    rate_limit_per_minute: int = 120  # uploads per client address, all nodes; 0: off
+    max_unclaimed_escrows: int = 100_000  # all nodes together; 0: no cap
+    max_unclaimed_bytes: int = 1024 ** 3
+    trusted_proxies: list = field(default_factory=list)  # addresses or networks
+    request_timeout_seconds: int = 10  # a request must be in within it (slowloris)
     download_max_age_seconds: int = 300  # a download needs a login this recent
     verify_workers: int = 1  # verification threads per server process
     smtp_host: str = ""
@@ -100,6 +104,8 @@ def _read(path):
 
 
 def _typed(raw, kind, name, source):
+    if kind is list:
+        return _addresses(raw, name, source)
     if kind is bool and isinstance(raw, str):
         return raw.strip().lower() in ("1", "true", "yes", "on")
     try:
@@ -107,6 +113,22 @@ def _typed(raw, kind, name, source):
     except (TypeError, ValueError):
         raise ServerConfigInvalid(source=source, reason="setting %s: %r is not a %s" % (
             name, raw, kind.__name__)) from None
+
+
+def _addresses(raw, name, source):
+    """A list of IP addresses or networks: a TOML array, or "a, b" in a variable."""
+    from .proxies import networks
+
+    entries = raw.split(",") if isinstance(raw, str) else raw
+    if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
+        raise ServerConfigInvalid(source=source, reason="setting %s: %r is not a list of "
+                                  "addresses" % (name, raw))
+    entries = [e.strip() for e in entries if e.strip()]
+    try:
+        networks(entries)
+    except ValueError as err:
+        raise ServerConfigInvalid(source=source, reason="setting %s: %s" % (name, err)) from None
+    return entries
 
 
 def _providers(tables, path):
