@@ -23,6 +23,7 @@ from .headers import SecurityHeaders
 from .keys import routes as key_routes
 from .keys.service import ServerKey
 from .legacy import routes as legacy_routes
+from .quotas.service import Quotas
 from .ratelimit import RateLimiter
 from .templates import Templates
 
@@ -64,7 +65,8 @@ def create_app(settings, run_verifier=True):
     state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
     state.verifier_wakeup = threading.Event()
     state.writer = GroupWriter(state.engine, lock_path=settings.path("writer.lock")
-                               if settings.db_url.startswith("sqlite") else None)
+                               if settings.db_url.startswith("sqlite") else None,
+                               quotas=Quotas(settings))
     state.templates = Templates(os.path.join(os.path.dirname(__file__), "templates"))
     state.oauth = auth_routes.make_oauth(settings)
     app.add_middleware(SessionMiddleware, secret_key=_session_secret(settings),

@@ -1,8 +1,11 @@
-"""A per-client token bucket, per server process.
+"""A per-client token bucket, per server process: a first filter before costly work.
 
-Per process on purpose: with N workers a client gets up to N times the
-rate, which is acceptable for abuse control and needs no shared store.
-Client addresses are kept only as keys of this in-memory table.
+Not the quota: the upload limit per address is counted in the database,
+by every process and node together, when an upload is committed
+(quotas/service.py). This bucket only keeps a flood from reaching work
+that comes before the commit — the 2012 path decrypts each deposit first
+— at no more than the same rate per process. Client addresses are kept
+only as keys of this in-memory table.
 """
 
 import threading

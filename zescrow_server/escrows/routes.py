@@ -1,13 +1,15 @@
 """The client API: upload, status, delete (DESIGN.md "Server HTTP contract")."""
 
 import asyncio
-import ipaddress
 from typing import Literal, Optional
 
 from fastapi import APIRouter, Header, Request, Response
 from pydantic import BaseModel
 
-from ..errors import ApiError, InvalidRequest
+from starlette.requests import ClientDisconnect
+
+from .. import proxies
+from ..errors import ApiError, RequestTimeout
 from . import service
 
 router = APIRouter(prefix="/api/v1", tags=["escrows"])
@@ -39,7 +41,7 @@ class Error(BaseModel):
 
 # Errors are JSON on every route, also on those whose success is plain text.
 ERRORS = {code: {"model": Error, "content": {"application/json": {}}}
-          for code in (400, 401, 404, 409, 411, 413, 415, 422, 429)}
+          for code in (400, 401, 404, 408, 409, 411, 413, 415, 422, 429, 507)}
 
 
 @router.post("/escrows", status_code=201, response_model=Created, responses=ERRORS,
@@ -53,10 +55,6 @@ async def upload(request: Request,
     """Store a sealed archive. 201 only once it is committed (S8)."""
     state = request.app.state
     source = client_address(request)
-    wait = state.rate_limiter.retry_after(source)
-    if wait:
-        raise ApiError("too many uploads from your address; try again in %d s" % wait, 429,
-                       "rate-limited", headers={"Retry-After": str(wait)})
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype not in SEALED_TYPES:
         raise ApiError("the body must be a sealed archive sent as application/pgp-encrypted, "
@@ -89,10 +87,13 @@ def delete(escrow_id: str, request: Request, authorization: str = Header("")):
 
 
 async def store(state, sealed, source, **fields):
-    """Commit a new escrow (group commit); return (row, claim_token, upload_token)."""
+    """Commit a new escrow (group commit); return (row, claim_token, upload_token).
+
+    The commit takes from the quotas: RateLimited or StorageFull instead.
+    """
     row, audit_row, claim_token, upload_token = service.new_upload(
         sealed, state.settings, source, **fields)
-    await asyncio.wrap_future(state.writer.submit(row, audit_row))
+    await asyncio.wrap_future(state.writer.submit(row, audit_row, source))
     state.verifier_wakeup.set()
     return row, claim_token, upload_token
 
@@ -103,11 +104,14 @@ async def read_bounded(request, limit):
         raise ApiError("the upload is %s bytes; this server takes at most %d" % (length, limit),
                        413, "too-large")
     body = bytearray()
-    async for chunk in request.stream():
-        body.extend(chunk)
-        if len(body) > limit:
-            raise ApiError("the upload is over %d bytes, this server's limit" % limit, 413,
-                           "too-large")
+    try:
+        async for chunk in request.stream():
+            body.extend(chunk)
+            if len(body) > limit:
+                raise ApiError("the upload is over %d bytes, this server's limit" % limit, 413,
+                               "too-large")
+    except ClientDisconnect:  # gone, or cut off by the deadline: nobody hears the answer
+        raise RequestTimeout(request.app.state.settings.request_timeout_seconds) from None
     if not body:
         raise ApiError("the upload is empty: send the sealed archive as the body", 422,
                        "not-openpgp")
@@ -119,24 +123,9 @@ def claim_url(settings, token):
 
 
 def client_address(request):
-    """The client's IP address ("" without one); InvalidRequest if it is not an address.
-
-    Behind a proxy it comes from X-Forwarded-For (uvicorn trusts that header
-    from 127.0.0.1 by default): any text, which must not reach the audit
-    log's 64 characters unchecked.
-    """
-    host = request.client.host if request.client else ""
-    if host and not _is_address(host):
-        raise InvalidRequest("the client address %r (from the proxy's X-Forwarded-For) is not "
-                             "an IP address; fix the proxy in front of this server" % host[:80])
-    return host
-
-
-def _is_address(text):
-    try:
-        return len(text) <= 64 and bool(ipaddress.ip_address(text))
-    except ValueError:
-        return False
+    """The client's IP address ("" without one): the peer's, or behind a proxy listed in
+    trusted_proxies the one it forwards; InvalidRequest if that is no address."""
+    return proxies.client_address(request)
 
 
 def _clean(text):

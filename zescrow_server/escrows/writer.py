@@ -7,7 +7,10 @@ and commits — one fsync for many uploads — then wakes every waiting
 request. A 201 still goes out only after its row is committed (S8); what
 changes is that 30 concurrent uploads cost one disk flush, not 30, and
 SQLite's file lock is taken by one thread per process, not by each
-request (its busy-wait sleeps were what made p99 latency spike).
+request (its busy-wait sleeps were what made p99 latency spike). The same
+transaction takes from the uploader's rate bucket and checks the caps on
+unclaimed escrows (quotas/service.py): the quotas hold across processes and
+nodes at a few statements per commit.
 """
 
 import contextlib
@@ -20,15 +23,25 @@ from concurrent.futures import Future
 from sqlalchemy import insert
 
 from ..audit.models import AuditEvent
+from ..errors import StorageFull
+from ..quotas.service import bucket_key
 from .models import Escrow
 
 log = logging.getLogger("zescrow.server.writer")
 MAX_BATCH = 256
 
 
+class _Item:
+    __slots__ = ("row", "audit", "done", "key")
+
+    def __init__(self, row, audit, key):
+        self.row, self.audit, self.done, self.key = row, audit, Future(), key
+
+
 class GroupWriter:
-    def __init__(self, engine, lock_path=None):
+    def __init__(self, engine, lock_path=None, quotas=None):
         self.engine = engine
+        self.quotas = quotas  # quotas.service.Quotas: taken from in each commit
         # SQLite: the processes' writers take turns through a blocking flock,
         # which wakes the next one the moment the lock is free, instead of
         # SQLite's busy handler, which polls with sleeps of up to 100 ms.
@@ -39,11 +52,12 @@ class GroupWriter:
         self.thread = threading.Thread(target=self._run, name="zescrow-writer", daemon=True)
         self.thread.start()
 
-    def submit(self, escrow_row, audit_row):
-        """Queue one upload; the Future resolves once it is committed."""
-        done = Future()
-        self.queue.put((escrow_row, audit_row, done))
-        return done
+    def submit(self, escrow_row, audit_row, source=None):
+        """Queue one upload, charged to the address `source` (None: to no quota); the
+        Future resolves once it is committed, or fails with RateLimited or StorageFull."""
+        item = _Item(escrow_row, audit_row, None if source is None else bucket_key(source))
+        self.queue.put(item)
+        return item.done
 
     def _run(self):
         while True:
@@ -53,23 +67,50 @@ class GroupWriter:
                     batch.append(self.queue.get_nowait())
                 except queue.Empty:
                     break
-            try:
-                self._commit(batch)
-            except Exception:  # one bad row must not fail its neighbours: alone, each
+            self._write(batch)
+            if self.quotas is not None and self.quotas.sweep_due():
+                self._sweep()
+
+    def _write(self, batch):
+        try:
+            verdicts = self._commit(batch)
+        except Exception as err:  # noqa: BLE001 — reported to its request
+            if len(batch) == 1:
+                batch[0].done.set_exception(err)
+                return
+            # One bad row, or the one upload too many for a cap, must not fail its
+            # neighbours: alone, each is committed or refused by itself.
+            if not isinstance(err, StorageFull):
                 log.exception("batch of %d failed; committing one by one", len(batch))
-                for item in batch:
-                    try:
-                        self._commit([item])
-                    except Exception as err:  # noqa: BLE001 — reported to its request
-                        item[2].set_exception(err)
-                continue
-            for _, _, done in batch:
-                done.set_result(True)
+            for item in batch:
+                self._write([item])
+            return
+        for item, refused in zip(batch, verdicts):
+            if refused is None:
+                item.done.set_result(True)
+            else:
+                item.done.set_exception(refused)
 
     def _commit(self, batch):
+        """Insert the batch's admitted uploads in one transaction; their verdicts."""
         with self._turn(), self.engine.begin() as conn:
-            conn.execute(insert(Escrow.__table__), [row for row, _, _ in batch])
-            conn.execute(insert(AuditEvent.__table__), [audit for _, audit, _ in batch])
+            verdicts = [None] * len(batch)
+            if self.quotas is not None:
+                verdicts = self.quotas.take(conn, [item.key for item in batch])
+            admitted = [item for item, refused in zip(batch, verdicts) if refused is None]
+            if admitted:
+                conn.execute(insert(AuditEvent.__table__), [item.audit for item in admitted])
+                conn.execute(insert(Escrow.__table__), [item.row for item in admitted])
+                if self.quotas is not None:
+                    self.quotas.check_room(conn)  # StorageFull undoes it all
+        return verdicts
+
+    def _sweep(self):
+        try:
+            with self._turn(), self.engine.begin() as conn:
+                self.quotas.sweep(conn)
+        except Exception:  # noqa: BLE001 — a later sweep will do
+            log.warning("could not clear out idle rate buckets", exc_info=True)
 
     @contextlib.contextmanager
     def _turn(self):

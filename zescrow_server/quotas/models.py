@@ -1,0 +1,30 @@
+"""Quotas kept in the database, so that they hold across processes and nodes.
+
+rate_buckets: one token bucket per client address (an IPv6 client: per /64),
+taken from by every node's upload writer in its commit's transaction.
+quota_usage: the unclaimed escrows' count and bytes, kept by triggers on
+escrows (migration 0004), so that every insert, claim, deletion and purge —
+whoever makes it — moves it, and a cap is checked with one row, not a count.
+"""
+
+from sqlalchemy import BigInteger, Column, Float, String
+
+from ..db import Base
+
+UNCLAIMED = "unclaimed"
+
+
+class RateBucket(Base):
+    __tablename__ = "rate_buckets"
+
+    address = Column(String(64), primary_key=True, comment="an IPv4 address or an IPv6 /64")
+    tokens = Column(Float, nullable=False, comment="uploads it may still make at once")
+    updated = Column(Float, nullable=False, comment="Unix time the tokens were counted")
+
+
+class QuotaUsage(Base):
+    __tablename__ = "quota_usage"
+
+    name = Column(String(32), primary_key=True, comment="'unclaimed': the only row")
+    escrows = Column(BigInteger, nullable=False, default=0)
+    bytes = Column(BigInteger, nullable=False, default=0)

@@ -1,0 +1,119 @@
+"""Uploads take from the quotas inside the upload writer's transaction.
+
+Per address: a token bucket of rate_limit_per_minute (a burst of a
+quarter of it), one row per address in rate_buckets, locked while a
+commit takes from it — so every process of every node takes from the same
+bucket, and two commits never both spend its last token. Global: after a
+commit's inserts, quota_usage (kept by triggers) must stay within
+max_unclaimed_escrows and max_unclaimed_bytes, or the commit is undone and
+its uploads are tried one by one, each refused with StorageFull once
+there is no room. Charging in the commit costs a few statements per
+commit, not a transaction per upload.
+"""
+
+import ipaddress
+import logging
+import math
+import time
+
+from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from ..errors import RateLimited, StorageFull
+from .models import UNCLAIMED, QuotaUsage, RateBucket
+
+log = logging.getLogger("zescrow.server.quotas")
+SWEEP_EVERY = 60  # seconds between clear-outs of buckets that have filled up again
+
+
+def bucket_key(source):
+    """The bucket of a client address: the address itself, or its /64 for IPv6 (one
+    customer's allocation: an attacker has every address in it)."""
+    try:
+        address = ipaddress.ip_address(source)
+    except ValueError:
+        return source[:64]
+    if address.version == 6:
+        return str(ipaddress.ip_network((address, 64), strict=False))
+    return str(address)
+
+
+class Quotas:
+    def __init__(self, settings):
+        per_minute = settings.rate_limit_per_minute
+        self.rate = max(0, per_minute) / 60.0
+        self.burst = max(1, per_minute // 4)
+        self.max_escrows = settings.max_unclaimed_escrows
+        self.max_bytes = settings.max_unclaimed_bytes
+        self.swept = time.time()
+        self.warned = 0.0
+
+    def take(self, conn, keys, now=None):
+        """One upload from the bucket of each key (None: not charged), in the caller's
+        transaction; a list with None where the upload may go, else its RateLimited."""
+        verdicts = [None] * len(keys)
+        wanted = {}
+        for i, key in enumerate(keys):
+            if key is not None and self.rate > 0:
+                wanted.setdefault(key, []).append(i)
+        if not wanted:
+            return verdicts
+        now = now or time.time()
+        order = sorted(wanted)  # every transaction locks buckets in this order: no deadlock
+        _insert_missing(conn, [{"address": k, "tokens": float(self.burst), "updated": now}
+                               for k in order])
+        rows = conn.execute(select(RateBucket.address, RateBucket.tokens, RateBucket.updated)
+                            .where(RateBucket.address.in_(order))
+                            .order_by(RateBucket.address).with_for_update()).all()
+        changes = []
+        for address, tokens, updated in rows:
+            tokens = min(self.burst, tokens + max(0.0, now - updated) * self.rate)
+            for i in wanted[address]:
+                if tokens >= 1:
+                    tokens -= 1
+                else:
+                    verdicts[i] = RateLimited(max(1, math.ceil((1 - tokens) / self.rate)))
+            changes.append({"k": address, "t": tokens, "u": now})
+        conn.execute(update(RateBucket).where(RateBucket.address == bindparam("k"))
+                     .values(tokens=bindparam("t"), updated=bindparam("u")), changes)
+        return verdicts
+
+    def check_room(self, conn):
+        """After a commit's inserts: StorageFull if the unclaimed escrows are over a cap.
+
+        The triggers' update holds quota_usage's row until the commit, so
+        what is read here is exact, also with other nodes writing.
+        """
+        if not (self.max_escrows or self.max_bytes):
+            return
+        escrows, size = conn.execute(select(QuotaUsage.escrows, QuotaUsage.bytes)
+                                     .where(QuotaUsage.name == UNCLAIMED)).one()
+        if self.max_escrows and escrows > self.max_escrows:
+            self._full("at most %d unclaimed escrows" % self.max_escrows)
+        if self.max_bytes and size > self.max_bytes:
+            self._full("at most %d bytes of unclaimed escrows" % self.max_bytes)
+
+    def _full(self, what):
+        now = time.monotonic()
+        if now - self.warned > 60:  # a line a minute per process, not one per refusal
+            self.warned = now
+            log.warning("refusing uploads (507 storage-full): the server holds %s; claims, "
+                        "deletions and purges make room, or raise the cap", what)
+        raise StorageFull(what)
+
+    def sweep_due(self):
+        return self.rate > 0 and time.time() - self.swept >= SWEEP_EVERY
+
+    def sweep(self, conn):
+        """Drop buckets that have filled up again: a full bucket and none are the same."""
+        self.swept = now = time.time()
+        idle = select(RateBucket.address).where(
+            RateBucket.updated < now - self.burst / self.rate - SWEEP_EVERY).limit(1000)
+        # SKIP LOCKED: never wait for (or deadlock with) a commit taking from one.
+        conn.execute(delete(RateBucket).where(RateBucket.address.in_(
+            idle.with_for_update(skip_locked=True))))
+
+
+def _insert_missing(conn, rows):
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    conn.execute(dialect.insert(RateBucket.__table__).on_conflict_do_nothing(), rows)
