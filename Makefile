@@ -12,7 +12,7 @@ VPY         := $(VENV)/bin/python
 APT_PACKAGES := ecryptfs-utils gnupg keyutils libpam-python pamtester util-linux procps passwd \
 	python3-gnupg python3-pydbus python3-systemd python3-requests python3-pycryptodome \
 	python3-venv python3-pip \
-	chromium libnss3-tools postgresql wrk curl \
+	chromium libnss3-tools postgresql wrk curl haproxy \
 	dunst xvfb dbus dbus-x11 libnotify-bin xdg-utils systemd tmux \
 	debhelper dh-python python3-all python3-setuptools lintian fakeroot \
 	python3-fastapi python3-sqlalchemy python3-alembic python3-authlib python3-uvicorn \
