@@ -3,6 +3,7 @@
     zescrow-server [--data DIR] init [--self-signed] [--hostname H] [--bind A:P]
     zescrow-server [--data DIR] serve [--workers N]
     zescrow-server [--data DIR] admin list | purge-expired | export-audit
+    zescrow-server [--data DIR] admin revoke-sessions WHO [--provider NAME]
 
 The data folder is --data, else $ZESCROW_SERVER_DATA_DIR, else
 /var/lib/zescrow-server; its zescrow-server.toml holds the settings
