@@ -35,15 +35,18 @@ def read_raw(fd, strip_newline=False):
         if n == 0:
             break
         used += n
-    view.release()
-    secret = Secret.adopt(buf)
-    _cut(buf, used)
     # C semantics: the password ends at the first NUL (pam_exec may send one).
-    nul = buf.find(b"\0")
-    if nul != -1:
-        _cut(buf, nul)
-    if strip_newline and buf.endswith(b"\n"):
-        _cut(buf, len(buf) - 1)
+    nul = buf.find(b"\0", 0, used)
+    end = used if nul == -1 else nul
+    if strip_newline and end and buf[end - 1] == 0x0A:
+        end -= 1
+    # One copy, of the exact size, straight from the buffer (no bytes object
+    # in between); the buffer is then zeroed in place. Never shrink a
+    # bytearray that holds a secret: a shrink may move it, leaving the old
+    # bytes behind in freed memory where no wipe reaches them.
+    secret = Secret.adopt(bytearray(view[:end]))
+    view.release()
+    buf[:] = bytes(len(buf))
     return secret
 
 
@@ -107,9 +110,3 @@ def _read_line(fd):
             break
         buf.extend(ch)
     return secret
-
-
-def _cut(buf, length):
-    """Shorten a bytearray after zeroing the tail, so the bytes do not linger."""
-    buf[length:] = bytes(len(buf) - length)
-    del buf[length:]

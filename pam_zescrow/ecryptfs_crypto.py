@@ -33,7 +33,13 @@ def derive(salt, passphrase):
     import hashlib  # here: the PAM hook's fast path never derives a key
 
     sha512 = hashlib.sha512
-    digest = sha512(bytes(salt) + bytes(passphrase)).digest()
+    # Fed in place, never bytes(passphrase) or salt + passphrase: those would
+    # be immutable copies of the secret that no wipe can reach (OpenSSL
+    # cleanses its own context when it is freed).
+    first = sha512(salt)
+    first.update(passphrase)
+    digest = first.digest()
+    del first
     for _ in range(HASH_ITERATIONS - 1):
         digest = sha512(digest).digest()
     signature = sha512(digest).digest()[:SIG_BYTES].hex()

@@ -163,7 +163,8 @@ class _Reader:
         if not stat.S_ISDIR(st.st_mode):
             raise NoEcryptfsSetup(path=path, missing="folder (it is a file)")
         real = os.path.normpath(real)
-        if (real + "/").startswith(KERNEL_FILE_SYSTEMS):
+        # realpath: a link on the way (~/p -> /proc) must not hide where it leads.
+        if (os.path.realpath(real) + "/").startswith(KERNEL_FILE_SYSTEMS):
             raise UnsafeEcryptfsEntry(path=path, reason="it leads to %s, a kernel file "
                                       "system, not an eCryptfs folder" % real)
         return real

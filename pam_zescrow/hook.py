@@ -43,6 +43,7 @@ HOOK_BUDGET_SECONDS = defaults.HOOK_BUDGET_SECONDS
 
 def main(argv):
     """The login path: read the password, hand it to a detached child, exit 0."""
+    alarm.reset_inherited_signals()  # the budgets must work whatever the login program set
     opts = parse_args(argv)
     user = os.environ.get("PAM_USER") or ""
     alarm.start(HOOK_BUDGET_SECONDS)  # stdin from pam_exec should never stall; if it does

@@ -75,7 +75,12 @@ def _try_lock(user_dir):
 def ensure_user_dir(state_root, user_dir, user):
     """/var/lib/zescrow/USER: made by root, 0700, then handed to the user."""
     if os.geteuid() == 0:
-        os.makedirs(state_root, mode=0o755, exist_ok=True)
+        if not os.path.isdir(state_root):
+            old_umask = os.umask(0o022)  # the child's is 077: users must reach their folders
+            try:
+                os.makedirs(state_root, mode=0o755, exist_ok=True)
+            finally:
+                os.umask(old_umask)
         try:
             os.mkdir(user_dir, defaults.PRIVATE_DIR_MODE)
             os.chown(user_dir, user.uid, user.gid)
@@ -137,6 +142,7 @@ def _escrow(user, setup, password, enrolment, user_dir, log, gnupg_parent):
         from . import pipeline
 
         prepared = pipeline.prepare_setup(setup, password)
+        password.wipe()  # unwrapped: the login password is not needed for sealing
         entry = pipeline.escrow(prepared, enrolment.key_file, enrolment.fingerprint,
                                 os.path.join(user_dir, defaults.SPOOL_DIRNAME), user.name,
                                 server_url=enrolment.url, gnupg_parent=gnupg_parent,

@@ -69,7 +69,11 @@ def run(work, budget, in_supervisor=None):
     Raises BudgetExpired after killing the worker's process group when it
     has not finished within `budget` seconds.
     """
-    pid = os.fork()
+    # The budget starts before the fork: an earlier alarm (the decide step's)
+    # is replaced, never left to fire between the fork and the wait.
+    _signal.signal(_signal.SIGALRM, _on_alarm)
+    _signal.alarm(budget)
+    pid = os.fork()  # a pending alarm is not inherited: the worker has none
     if pid == 0:
         code = 1
         try:
@@ -81,11 +85,9 @@ def run(work, budget, in_supervisor=None):
         os.setpgid(pid, pid)  # also here: no race with an early kill
     except OSError:
         pass  # it already did (or already exited)
-    if in_supervisor is not None:
-        in_supervisor()
-    _signal.signal(_signal.SIGALRM, _on_alarm)
-    _signal.alarm(budget)
     try:
+        if in_supervisor is not None:
+            in_supervisor()
         _, status = os.waitpid(pid, 0)
         return os.waitstatus_to_exitcode(status)
     except _Expired:

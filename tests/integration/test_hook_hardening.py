@@ -32,31 +32,92 @@ def _processes_of(user):
     return [int(pid) for pid in out.split()]
 
 
-def test_a_hung_gpg_is_killed_with_its_group_at_the_budget_and_named(machine):
-    """gpg that never answers: the child ends at its budget as a named outcome,
-    killing gpg too; while it waits, no core dump could hold the secret."""
-    user = machine.add_user(PASSWORD, MOUNT)
+def _hung_gpg(machine):
     hung = machine.base / "hung-gpg"
     hung.write_text("#!/bin/sh\nsleep 1000\n")
     os.chmod(hung, 0o755)
-    wrap = ["unshare", "-m", "sh", "-c", 'mount --bind "$0" /usr/bin/gpg && exec "$@"',
+    return ["unshare", "-m", "sh", "-c", 'mount --bind "$0" /usr/bin/gpg && exec "$@"',
             str(hung)]
-    proc = machine.pamtester(machine.service(hook_args=["budget=4"]), user, PASSWORD, wrap=wrap)
+
+
+def _cmdline(pid):
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return f.read()
+    except OSError:  # gone meanwhile
+        return b""
+
+
+def _memory_holds(pid, needle):
+    """Whether the process's writable memory holds `needle` (root reads any)."""
+    found = False
+    with open("/proc/%d/maps" % pid) as maps, open("/proc/%d/mem" % pid, "rb") as mem:
+        for line in maps:
+            fields = line.split()
+            if "rw" not in fields[1]:
+                continue
+            start, end = (int(x, 16) for x in fields[0].split("-"))
+            try:
+                mem.seek(start)
+                found = found or needle in mem.read(end - start)
+            except (OSError, ValueError, OverflowError):
+                continue
+    return found
+
+
+def test_a_hung_gpg_is_killed_with_its_group_at_the_budget_and_named(machine):
+    """gpg that never answers: the child ends at its budget as a named outcome,
+    killing gpg too; while it waits, no core dump could hold the secret, and
+    the login password is already wiped (only the MOUNT passphrase is sealed)."""
+    user = machine.add_user(PASSWORD, MOUNT)
+    proc = machine.pamtester(machine.service(hook_args=["budget=4"]), user, PASSWORD,
+                             wrap=_hung_gpg(machine))
     assert proc.returncode == 0, proc.stderr
     # While gpg hangs: the user's processes (the escrow and gpg) dump no core,
     # and the escrow's process is not dumpable (its /proc entries are root's).
-    pids = _wait_for(lambda: len(_processes_of(user)) >= 2 and _processes_of(user),
-                     "the escrow to start gpg")
+    def gpg_started():
+        pids = _processes_of(user)
+        return any(b"sleep" in _cmdline(pid) for pid in pids) and pids
+
+    pids = _wait_for(gpg_started, "the escrow to start (the hung) gpg")
     for pid in pids:
         limits = open("/proc/%d/limits" % pid).read()
         assert re.search(r"Max core file size\s+0\s+0\s", limits), limits
     pythons = [pid for pid in pids if "python" in open("/proc/%d/cmdline" % pid).read()]
     assert pythons and all(os.stat("/proc/%d/mem" % pid).st_uid == 0 for pid in pythons)
+    holding = [(pid, open("/proc/%d/status" % pid).read().split("PPid:")[1].split()[0])
+               for pid in pythons if _memory_holds(pid, PASSWORD)]
+    assert holding == [], (holding, pythons)
     log = machine.wait_for_log(FAILED, SPOOLED, timeout=30)
     assert "[budget-expired]" in log and "unexpected" not in log, log
     _wait_for(lambda: not _processes_of(user), "gpg to be killed with the escrow", 10)
     state = (machine.state_dir / user / "state.json").read_text()
     assert "budget-expired" in state
+
+
+def test_the_budget_holds_when_the_login_program_blocks_sigalrm_and_ignores_sigchld(machine):
+    """pam_exec hands its caller's signal mask and ignored signals down the exec."""
+    user = machine.add_user(PASSWORD, MOUNT)
+    careless = ["/usr/bin/python3", "-c", "import os, signal, sys; "
+                "signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGALRM]); "
+                "signal.signal(signal.SIGCHLD, signal.SIG_IGN); os.execvp(sys.argv[1], "
+                "sys.argv[1:])"]
+    proc = machine.pamtester(machine.service(hook_args=["budget=3"]), user, PASSWORD,
+                             wrap=_hung_gpg(machine) + careless)
+    assert proc.returncode == 0, proc.stderr
+    log = machine.wait_for_log(FAILED, SPOOLED, timeout=30)
+    assert "[budget-expired]" in log and "unexpected" not in log, log
+    _wait_for(lambda: not _processes_of(user), "gpg to be killed with the escrow", 10)
+
+
+def test_a_missing_state_folder_is_made_reachable_for_users(machine):
+    """The detached child's umask is 077; the folder it makes must still be 0755."""
+    user = machine.add_user(PASSWORD, MOUNT)
+    state = machine.base / "fresh" / "state"
+    login_ok(machine, machine.service(hook_args=["state_dir=%s" % state]), user)
+    log = machine.wait_for_log(FAILED, SPOOLED)
+    assert SPOOLED in log, log
+    assert oct(state.stat().st_mode & 0o777) == "0o755"
 
 
 def test_a_misplaced_hook_backs_off_after_a_wrong_password(machine):
@@ -111,6 +172,7 @@ def _fifo(path, user_uid):
     ("lock-link", "unsafe-state-file"),
     ("config-folder", "config-invalid"),
     ("ecryptfs-into-proc", "unsafe-ecryptfs-entry"),
+    ("ecryptfs-via-a-link-into-proc", "unsafe-ecryptfs-entry"),
 ])
 def test_files_that_are_not_what_they_seem_are_named_refusals(machine, thing, code):
     user = machine.add_user(PASSWORD, MOUNT)
@@ -134,6 +196,13 @@ def test_files_that_are_not_what_they_seem_are_named_refusals(machine, thing, co
         link.unlink()
         os.symlink("/proc", link)
         os.lchown(link, uid, uid)
+    elif thing == "ecryptfs-via-a-link-into-proc":
+        home = machine.base / user / "home"
+        os.symlink("/proc", home / "p")
+        os.lchown(home / "p", uid, uid)
+        (home / ".ecryptfs").unlink()
+        os.symlink(home / "p" / "self" / "fdinfo", home / ".ecryptfs")
+        os.lchown(home / ".ecryptfs", uid, uid)
     login_ok(machine, machine.service(), user)
     log = machine.wait_for_log(FAILED, SPOOLED)
     # "budget": the hook's 2 s alarm, which a read waiting on a fifo would hit.
