@@ -69,3 +69,59 @@ def test_not_gzip_not_tar_and_no_passphrase():
 def test_a_gzip_bomb_is_bounded():
     with pytest.raises(EscrowArchiveInvalid, match="unpacks to more"):
         archive_reader.read(gzip.compress(b"\0" * (4 * 1024 * 1024)))
+
+
+def _folder(name):
+    info = tarfile.TarInfo(name)
+    info.type = tarfile.DIRTYPE
+    return info, None
+
+
+def test_the_2012_clients_folder_name_is_accepted(tmp_path, real_tools):
+    # The 2012 client tarred a copy named "ecryptfs" (no dot), its passphrase as
+    # ecryptfs-unwrap-passphrase prints it, newline and all.
+    mount = b"4f" * 16
+    setup = ecryptfs_dir.read(str(make_setup(tmp_path, mount, b"login")))
+    members = [_folder("ecryptfs")] + [_file("ecryptfs/" + e.name, e.data) for e in
+                                       setup.entries if e.name != "wrapped-passphrase"]
+    members.append(_file("ecryptfs/unwrapped-passphrase", mount + b"\n"))
+    read, passphrase = archive_reader.read(_tar(*members))
+    assert passphrase == mount
+    assert verify.verify(read, Secret(passphrase)).fekek_sig == verify.verify(
+        setup, Secret(mount)).fekek_sig
+
+
+@pytest.mark.parametrize("members", [
+    [_file(".ecryptfs/unwrapped-passphrase", b"p\n"), _file("ecryptfs/Private.sig")],
+    [_file("ecryptfs/unwrapped-passphrase", b"p\n"), _file(".ecryptfs/Private.sig")],
+    [_file("ecryptfs/unwrapped-passphrase", b"p\n"), _folder("ecryptfsx")],
+    [_file("ecryptfs/unwrapped-passphrase", b"p\n"), _file("ecryptfs2/x")],
+    [_file("ecryptfs/unwrapped-passphrase", b"p\n"), _file("ecryptfs")],
+])
+def test_one_top_folder_only_and_nothing_beside_it(members):
+    with pytest.raises(EscrowArchiveInvalid, match="outside"):
+        archive_reader.read(_tar(*members))
+
+
+def _pax(value):
+    info, data = _file(".ecryptfs/unwrapped-passphrase", b"p\n")
+    info.pax_headers = {"mtime": value}
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        tar.addfile(info, io.BytesIO(data))
+    return gzip.compress(buf.getvalue())
+
+
+@pytest.mark.parametrize("data, words", [
+    (b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03" + b"\xff" * 16, "not gzip data"),
+    (gzip.compress(b"x" * 4096)[:-12], "not gzip data"),
+    (_pax("1e999"), "time"),
+    (_pax("-1e999"), "time"),
+    (_pax("nan"), "time"),
+    (_tar(_folder(".ecryptfs/unwrapped-passphrase")), "folder"),
+    (_tar(_file(".ecryptfs/unwrapped-passphrase", b"p\n"), _folder(".ecryptfs/Private.sig")),
+     "folder"),
+])
+def test_damaged_archives_are_refused_with_a_reason(data, words):
+    with pytest.raises(EscrowArchiveInvalid, match=words):
+        archive_reader.read(data)
