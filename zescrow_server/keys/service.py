@@ -12,11 +12,21 @@ import logging
 import os
 import subprocess
 
+from pam_zescrow import defaults
+
+from . import decrypt as bounded
+
 logging.getLogger("gnupg").setLevel(logging.WARNING)  # it logs what it decrypts at DEBUG
+# An escrow archive is a few KiB; the client refuses to make one over this.
+PLAINTEXT_LIMIT = defaults.MAX_ARCHIVE_BYTES
 
 
 class KeyError_(Exception):
     pass
+
+
+class PlaintextTooLarge(KeyError_):
+    """The message decrypts to more than an escrow archive can be (a decompression bomb)."""
 
 
 def _gpg(home):
@@ -67,11 +77,12 @@ class ServerKey:
                                    if "e" in (info.get("cap") or "")]
         self.public_armored = self.gpg.export_keys(self.fingerprint).encode()
 
-    def decrypt(self, sealed):
-        """The plaintext of a message encrypted to this key, or KeyError_ with gpg's reason."""
-        result = self.gpg.decrypt(sealed, always_trust=True)
-        if not result.ok:
-            lines = [l for l in (result.stderr or "").splitlines()
-                     if l.strip() and not l.startswith("[GNUPG:]")]
-            raise KeyError_(result.status or (lines[-1] if lines else "no reason given"))
-        return bytes(result.data)
+    def decrypt(self, sealed, limit=PLAINTEXT_LIMIT, timeout=30.0):
+        """The plaintext of a message encrypted to this key, at most `limit` bytes
+        (else PlaintextTooLarge), or KeyError_ with gpg's reason (keys/decrypt.py)."""
+        try:
+            return bounded.decrypt(self.home, sealed, limit, timeout)
+        except bounded.PlaintextTooLarge as err:
+            raise PlaintextTooLarge(str(err)) from None
+        except bounded.DecryptFailed as err:
+            raise KeyError_(str(err)) from None

@@ -4,7 +4,11 @@ It fetched /gpg.fingerprint and /gpg.pub, then POSTed the armored archive
 as the form field `payload` to /deposit/index.html and printed the answer:
 a claim URL whose text after the last `=` starts with the md5 of the
 decrypted archive, then `-` and a nonce. So this path decrypts before it
-answers (the new API leaves that to the background worker).
+answers (the new API leaves that to the background worker) — bounded, as
+an 840-byte message can unpack to 512 MiB: gpg runs as a process of its
+own under a memory limit, is killed past LEGACY_PLAINTEXT_LIMIT bytes of
+output or LEGACY_SECONDS, and only the md5 is computed here; the archive
+is read and checked by the background worker like any other.
 """
 
 import hashlib
@@ -19,9 +23,13 @@ from pam_zescrow import openpgp
 from ..errors import ApiError
 from ..escrows import service
 from ..escrows.routes import ERRORS, client_address, store
-from ..keys.service import KeyError_
+from ..keys.service import KeyError_, PlaintextTooLarge
 
 router = APIRouter(tags=["legacy"])
+# A 2012 archive is the tar.gz of five small files, about 1 KiB: 64 KiB is
+# plenty, and what gpg may write before it is killed costs next to nothing.
+LEGACY_PLAINTEXT_LIMIT = 64 * 1024
+LEGACY_SECONDS = 10.0
 
 
 @router.post("/deposit/index.html", response_class=PlainTextResponse, responses=ERRORS)
@@ -41,7 +49,10 @@ async def deposit(request: Request, payload: str = Form(..., max_length=200_000)
                        "not-openpgp")
     service.check_sealed(binary, state.key)
     try:
-        archive = await run_in_threadpool(state.key.decrypt, binary)
+        archive = await run_in_threadpool(state.key.decrypt, binary, LEGACY_PLAINTEXT_LIMIT,
+                                          LEGACY_SECONDS)
+    except PlaintextTooLarge as err:
+        raise ApiError("the payload is not a key archive: %s" % err, 413, "too-large")
     except KeyError_ as err:
         raise ApiError("the payload cannot be decrypted with this server's key (%s)" % err,
                        422, "undecryptable")
