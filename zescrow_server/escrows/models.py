@@ -45,6 +45,9 @@ class Escrow(Base):
     verification_error = Column(Text)
     verification_lease_until = Column(
         DateTime, comment="a worker's claim on a running verification; past it, retaken")
+    verification_attempts = Column(
+        Integer, nullable=False, default=0, server_default="0",
+        comment="how often a worker took it; at 3 with the lease over, it is failed")
     key_signature = Column(String(16))
     legacy_md5 = Column(String(32))
 

@@ -5,10 +5,16 @@ unwrapped-passphrase against its Private.sig with the client's own code:
 an escrow that would not open the user's data is marked failed with the
 reason, which the client and the claim page show.
 
+Every row settles: whatever goes wrong while checking it (gpg, a damaged
+archive, a bug of ours) marks it failed with a reason; nothing leaves it
+"running" but the death of its process.
+
 Survives restarts: a worker claims a row with a lease; a row left
 "running" by a crashed process is taken again once its lease is over, and
-"pending" rows are picked up at start. Several processes may run workers:
-the claim is one conditional UPDATE, so each row is verified once.
+"pending" rows are picked up at start. Each take counts as an attempt: a
+row whose check killed its worker MAX_ATTEMPTS times is failed, not taken
+forever. Several processes may run workers: the claim is one conditional
+UPDATE, so each row is verified once.
 """
 
 import datetime as dt
@@ -22,19 +28,36 @@ from pam_zescrow import archive_reader, verify
 from pam_zescrow.errors import ZescrowError
 from pam_zescrow.secret import Secret
 
-from ..keys.service import KeyError_
+from ..keys.service import KeyError_, PlaintextTooLarge
 from . import service
 from .models import FAILED, PENDING, RUNNING, VERIFIED, Escrow, utcnow
 
 log = logging.getLogger("zescrow.server.verify")
 LEASE = dt.timedelta(seconds=20)  # a verification takes well under 1 s
+MAX_ATTEMPTS = 3
+GAVE_UP = ("the check never finished in %d attempts (the server process checking it ended "
+           "each time); the server's log has the details" % MAX_ATTEMPTS)
 PURGE_EVERY = 600.0
 
 
 def verify_sealed(key, sealed):
-    """Return (VERIFIED, key_signature, None) or (FAILED, None, reason)."""
+    """Return (VERIFIED, key_signature, None) or (FAILED, None, reason); never raises."""
+    try:
+        return _verify(key, sealed)
+    except Exception as err:  # noqa: BLE001 — a row must settle, whatever its bytes do
+        log.exception("unexpected error while checking an escrow")
+        kind = type(err).__qualname__
+        if type(err).__module__ != "builtins":
+            kind = "%s.%s" % (type(err).__module__, kind)
+        return FAILED, None, ("the server could not check it (an unexpected %s); the "
+                              "server's log has the details" % kind)
+
+
+def _verify(key, sealed):
     try:
         plain = key.decrypt(sealed)
+    except PlaintextTooLarge as err:
+        return FAILED, None, str(err)
     except KeyError_ as err:
         return FAILED, None, "the server cannot decrypt it (%s)" % err
     try:
@@ -91,24 +114,39 @@ class Verifier:
     def claim_one(self):
         now = utcnow()
         pending = Escrow.verification == PENDING
-        stale = (Escrow.verification == RUNNING) & (Escrow.verification_lease_until < now)
+        lapsed = (Escrow.verification == RUNNING) & (Escrow.verification_lease_until < now)
+        stale = lapsed & (Escrow.verification_attempts < MAX_ATTEMPTS)
         with self.sessions() as session:
             # Two plain queries, not one with OR: each one uses the
             # (verification, created_at) index, on SQLite and PostgreSQL.
             candidates = session.execute(select(Escrow.id).where(pending)
                                          .order_by(Escrow.created_at).limit(8)).scalars().all()
             if not candidates:
-                candidates = session.execute(select(Escrow.id).where(stale)
-                                             .limit(8)).scalars().all()
+                rows = session.execute(select(Escrow.id, Escrow.verification_attempts)
+                                       .where(lapsed).limit(8)).all()
+                candidates = [escrow_id for escrow_id, tries in rows if tries < MAX_ATTEMPTS]
+                if len(candidates) < len(rows):
+                    give_up(session, lapsed & (Escrow.verification_attempts >= MAX_ATTEMPTS))
             for escrow_id in candidates:
                 taken = session.execute(update(Escrow).where(Escrow.id == escrow_id,
                                                              or_(pending, stale))
                                         .values(verification=RUNNING,
-                                                verification_lease_until=now + LEASE))
+                                                verification_lease_until=now + LEASE,
+                                                verification_attempts=Escrow
+                                                .verification_attempts + 1))
                 session.commit()
                 if taken.rowcount == 1:
                     return escrow_id, session.get(Escrow, escrow_id).sealed
         return None, None
+
+
+def give_up(session, doomed):
+    """Fail the rows whose lease ran out MAX_ATTEMPTS times: their check kills its worker."""
+    given_up = session.execute(update(Escrow).where(doomed).values(
+        verification=FAILED, verification_error=GAVE_UP, verification_lease_until=None))
+    session.commit()
+    log.error("%d escrows failed: their check never finished in %d attempts",
+              given_up.rowcount, MAX_ATTEMPTS)
 
 
 def purge(sessions):
