@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from . import db
+from . import bodylimit, db
 from .auth import routes as auth_routes, sessions
 from .claims import routes as claim_routes
 from .errors import ApiError
@@ -72,6 +72,8 @@ def create_app(settings, run_verifier=True):
     app.add_middleware(SessionMiddleware, secret_key=_session_secret(settings),
                        session_cookie="zescrow_session", same_site="lax",
                        https_only=not settings.plain_http, max_age=sessions.LIFETIME_SECONDS)
+    # Outside the session (no cookie is decoded for a refused body), inside the headers.
+    app.add_middleware(bodylimit.BodyLimit, limits=bodylimit.limits(settings))
     app.add_middleware(SecurityHeaders, hsts=settings.public_url.startswith("https://"))
     for router in (key_routes.router, escrow_routes.router, legacy_routes.router,
                    auth_routes.router, claim_routes.router, pages.router):
