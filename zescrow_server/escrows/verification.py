@@ -33,7 +33,7 @@ from . import service
 from .models import FAILED, PENDING, RUNNING, VERIFIED, Escrow, utcnow
 
 log = logging.getLogger("zescrow.server.verify")
-LEASE = dt.timedelta(seconds=20)  # a verification takes well under 1 s
+LEASE = dt.timedelta(seconds=20)  # a verification takes well under 1 s; gpg gets 10
 MAX_ATTEMPTS = 3
 GAVE_UP = ("the check never finished in %d attempts (the server process checking it ended "
            "each time); the server's log has the details" % MAX_ATTEMPTS)

@@ -77,7 +77,7 @@ class ServerKey:
                                    if "e" in (info.get("cap") or "")]
         self.public_armored = self.gpg.export_keys(self.fingerprint).encode()
 
-    def decrypt(self, sealed, limit=PLAINTEXT_LIMIT, timeout=30.0):
+    def decrypt(self, sealed, limit=PLAINTEXT_LIMIT, timeout=10.0):
         """The plaintext of a message encrypted to this key, at most `limit` bytes
         (else PlaintextTooLarge), or KeyError_ with gpg's reason (keys/decrypt.py)."""
         try:
