@@ -27,6 +27,8 @@ def test_a_provider_that_ignores_prompt_login_gets_no_download(two_providers, ho
     assert claim(owner, created["claim_url"]).status_code == 303
     url = "%s/escrows/%s/download" % (server.url, created["id"])
     r = through_provider(owner, server, owner.get(url, timeout=30), "frank-f4")
+    asked = [h.headers["location"] for h in r.history if "/auth?" in h.headers.get("location", "")]
+    assert asked and "prompt=login" in asked[0] and "max_age=300" in asked[0], asked
     assert r.headers.get("content-type") != "application/gzip"
     assert r.status_code == 403 and r.json()["error"] == "login-not-fresh", r.text[:300]
     # Asked again, the same answer: refused, not a loop.
