@@ -7,7 +7,7 @@ escrows (migration 0004), so that every insert, claim, deletion and purge —
 whoever makes it — moves it, and a cap is checked with one row, not a count.
 """
 
-from sqlalchemy import BigInteger, Column, Float, String
+from sqlalchemy import BigInteger, Column, Float, Integer, String
 
 from ..db import Base
 
@@ -20,6 +20,8 @@ class RateBucket(Base):
     address = Column(String(64), primary_key=True, comment="an IPv4 address or an IPv6 /64")
     tokens = Column(Float, nullable=False, comment="uploads it may still make at once")
     updated = Column(Float, nullable=False, comment="Unix time the tokens were counted")
+    taken = Column(Integer, nullable=False, default=0,
+                   comment="uploads the last commit took from it (the upsert's answer)")
 
 
 class QuotaUsage(Base):

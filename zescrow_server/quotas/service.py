@@ -14,16 +14,47 @@ commit, not a transaction per upload.
 import ipaddress
 import logging
 import math
+import re
 import time
 
-from sqlalchemy import bindparam, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import delete, select
 
 from ..errors import RateLimited, StorageFull
-from .models import UNCLAIMED, QuotaUsage, RateBucket
+from .models import RateBucket
 
 log = logging.getLogger("zescrow.server.quotas")
 SWEEP_EVERY = 60  # seconds between clear-outs of buckets that have filled up again
+
+# One statement per bucket and commit, in the driver's own SQL (building it
+# with SQLAlchemy cost more than the commit's fsync): refill the bucket for the
+# time since it was counted, take as many of the n uploads as it has whole
+# tokens, and say how many (taken) and what is left. An upsert: a new address
+# starts full. On PostgreSQL it locks the row until the commit, so that two
+# commits never spend the same token; SQLite has one writer at a time.
+_TAKE = """INSERT INTO rate_buckets (address, tokens, updated, taken)
+VALUES ($address, $burst - MIN($n, $whole), $now, MIN($n, $whole))
+ON CONFLICT (address) DO UPDATE SET
+  taken = MIN($n, WHOLE),
+  tokens = REFILLED - MIN($n, WHOLE),
+  updated = $now
+RETURNING taken, tokens"""
+_REFILLED = "MIN($burst, rate_buckets.tokens + MAX(0, $now - rate_buckets.updated) * $rate)"
+
+
+def _take_sql(postgres):
+    # The whole tokens: FLOOR on PostgreSQL, whose CAST rounds; on SQLite a CAST,
+    # which truncates (the same for these non-negative numbers; FLOOR needs
+    # SQLite's optional math functions).
+    whole = ("FLOOR(%s)" if postgres else "CAST(%s AS INTEGER)") % _REFILLED
+    sql = _TAKE.replace("WHOLE", whole).replace("REFILLED", _REFILLED)
+    if postgres:  # pyformat, LEAST and GREATEST
+        sql = sql.replace("MIN(", "LEAST(").replace("MAX(", "GREATEST(")
+        return re.sub(r"\$(\w+)", r"%(\1)s", sql)
+    return re.sub(r"\$(\w+)", r":\1", sql)  # sqlite3's named style
+
+
+TAKE = {False: _take_sql(False), True: _take_sql(True)}
+USAGE = "SELECT escrows, bytes FROM quota_usage WHERE name = 'unclaimed'"
 
 
 def bucket_key(source):
@@ -58,24 +89,15 @@ class Quotas:
                 wanted.setdefault(key, []).append(i)
         if not wanted:
             return verdicts
+        sql = TAKE[conn.dialect.name == "postgresql"]
         now = now or time.time()
-        order = sorted(wanted)  # every transaction locks buckets in this order: no deadlock
-        _insert_missing(conn, [{"address": k, "tokens": float(self.burst), "updated": now}
-                               for k in order])
-        rows = conn.execute(select(RateBucket.address, RateBucket.tokens, RateBucket.updated)
-                            .where(RateBucket.address.in_(order))
-                            .order_by(RateBucket.address).with_for_update()).all()
-        changes = []
-        for address, tokens, updated in rows:
-            tokens = min(self.burst, tokens + max(0.0, now - updated) * self.rate)
-            for i in wanted[address]:
-                if tokens >= 1:
-                    tokens -= 1
-                else:
-                    verdicts[i] = RateLimited(max(1, math.ceil((1 - tokens) / self.rate)))
-            changes.append({"k": address, "t": tokens, "u": now})
-        conn.execute(update(RateBucket).where(RateBucket.address == bindparam("k"))
-                     .values(tokens=bindparam("t"), updated=bindparam("u")), changes)
+        for address in sorted(wanted):  # every commit locks buckets in this order: no deadlock
+            indexes = wanted[address]
+            taken, tokens = conn.exec_driver_sql(sql, {
+                "address": address, "n": len(indexes), "burst": float(self.burst),
+                "whole": self.burst, "rate": self.rate, "now": now}).one()
+            for i in indexes[taken:]:
+                verdicts[i] = RateLimited(max(1, math.ceil((1 - tokens) / self.rate)))
         return verdicts
 
     def check_room(self, conn):
@@ -86,8 +108,7 @@ class Quotas:
         """
         if not (self.max_escrows or self.max_bytes):
             return
-        escrows, size = conn.execute(select(QuotaUsage.escrows, QuotaUsage.bytes)
-                                     .where(QuotaUsage.name == UNCLAIMED)).one()
+        escrows, size = conn.exec_driver_sql(USAGE).one()
         if self.max_escrows and escrows > self.max_escrows:
             self._full("at most %d unclaimed escrows" % self.max_escrows)
         if self.max_bytes and size > self.max_bytes:
@@ -113,7 +134,3 @@ class Quotas:
         conn.execute(delete(RateBucket).where(RateBucket.address.in_(
             idle.with_for_update(skip_locked=True))))
 
-
-def _insert_missing(conn, rows):
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    conn.execute(dialect.insert(RateBucket.__table__).on_conflict_do_nothing(), rows)

@@ -88,7 +88,9 @@ def upgrade():
         sa.Column("tokens", sa.Float, nullable=False,
                   comment="uploads it may still make at once"),
         sa.Column("updated", sa.Float, nullable=False,
-                  comment="Unix time the tokens were counted"))
+                  comment="Unix time the tokens were counted"),
+        sa.Column("taken", sa.Integer, nullable=False, server_default="0",
+                  comment="uploads the last commit took from it (the upsert's answer)"))
     op.create_table(
         "quota_usage",
         sa.Column("name", sa.String(32), primary_key=True,
