@@ -72,8 +72,18 @@ class GroupWriter:
                 self._sweep()
 
     def _write(self, batch):
+        # PostgreSQL: the rate buckets are taken in a short transaction of their own,
+        # so that a bucket's row lock is not held through the commit's WAL flush
+        # (one busy address would make every writer on every node wait in turn).
+        # SQLite: in the commit, as its writers take turns anyway.
+        verdicts = None
+        if self.quotas is not None and self.engine.dialect.name == "postgresql":
+            verdicts = self.quotas.take_apart(self.engine, [item.key for item in batch])
+        self._store(batch, verdicts)
+
+    def _store(self, batch, verdicts):
         try:
-            verdicts = self._commit(batch)
+            verdicts = self._commit(batch, verdicts)
         except Exception as err:  # noqa: BLE001 — reported to its request
             if len(batch) == 1:
                 batch[0].done.set_exception(err)
@@ -82,8 +92,8 @@ class GroupWriter:
             # neighbours: alone, each is committed or refused by itself.
             if not isinstance(err, StorageFull):
                 log.exception("batch of %d failed; committing one by one", len(batch))
-            for item in batch:
-                self._write([item])
+            for i, item in enumerate(batch):
+                self._store([item], None if verdicts is None else verdicts[i:i + 1])
             return
         for item, refused in zip(batch, verdicts):
             if refused is None:
@@ -91,12 +101,14 @@ class GroupWriter:
             else:
                 item.done.set_exception(refused)
 
-    def _commit(self, batch):
-        """Insert the batch's admitted uploads in one transaction; their verdicts."""
+    def _commit(self, batch, verdicts=None):
+        """Insert the batch's admitted uploads in one transaction; their verdicts
+        (taken here from the rate buckets unless given)."""
         with self._turn(), self.engine.begin() as conn:
-            verdicts = [None] * len(batch)
-            if self.quotas is not None:
-                verdicts = self.quotas.take(conn, [item.key for item in batch])
+            if verdicts is None:
+                verdicts = [None] * len(batch)
+                if self.quotas is not None:
+                    verdicts = self.quotas.take(conn, [item.key for item in batch])
             admitted = [item for item, refused in zip(batch, verdicts) if refused is None]
             if admitted:
                 conn.execute(insert(AuditEvent.__table__), [item.audit for item in admitted])
