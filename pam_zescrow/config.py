@@ -58,6 +58,14 @@ class Enrolment:
     def enrolled(self):
         return bool(self.url and self.fingerprint)
 
+    def custodians_mode(self):
+        """The pinned custodians mode for sealing, or None (sealed to the server key):
+        only what setup pinned here counts, never what a server says later."""
+        if self.recovery != "custodians":
+            return None
+        return {"keys_file": self.custodians_file, "fingerprints": self.custodians,
+                "threshold": self.threshold}
+
 
 def load(path, require_root_owned=False):
     """The Enrolment in `path`; an absent file is a machine not enrolled.

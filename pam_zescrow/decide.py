@@ -17,10 +17,33 @@ from . import defaults
 from .defaults import DIGEST_IN_NAME, ESCROWED_MARKER
 from .fsutil import open_regular
 
+try:  # CPython's built-in SHA-256 (ecryptfs_dir.py says why)
+    from _sha256 import sha256
+except ImportError:
+    from hashlib import sha256
 
-def decide(setup, user_dir):
+
+def target(fingerprint, custodians=None):
+    """What an escrow is sealed to: the server's key, or k and the custodians.
+    A new target (setup pinned another server or another set of custodians)
+    means escrowing again, though the eCryptfs setup did not change."""
+    if custodians:
+        return "custodians:%d:%s" % (custodians["threshold"],
+                                     ",".join(custodians["fingerprints"]))
+    return "server:" + "".join((fingerprint or "").split()).upper()
+
+
+def escrow_digest(setup, sealed_to):
+    """The digest of this setup escrowed to this target: spool names and the
+    acknowledged marker carry it."""
+    h = sha256(setup.setup_digest().encode())
+    h.update(b"\0" + sealed_to.encode())
+    return h.hexdigest()
+
+
+def decide(setup, user_dir, sealed_to=""):
     """Return (needed, reason): a plain sentence for the log either way."""
-    digest = setup.setup_digest()
+    digest = escrow_digest(setup, sealed_to)
     acknowledged = _read_marker(os.path.join(user_dir, ESCROWED_MARKER))
     if acknowledged == digest:
         return False, "already escrowed (setup %s…)" % digest[:12]
@@ -34,7 +57,7 @@ def decide(setup, user_dir):
         if tag in name and name.endswith(defaults.META_SUFFIX) and not name.startswith("."):
             return False, "already waiting in the spool (%s)" % name[:-len(defaults.META_SUFFIX)]
     if acknowledged:
-        return True, "the eCryptfs setup changed since the last escrow"
+        return True, "the eCryptfs setup, or what it is sealed to, changed since the last escrow"
     return True, "a first escrow for this setup"
 
 

@@ -41,7 +41,8 @@ def escrow_at_login(user_name, password, opts, log):
             log.debug("user %s: an escrow is already under way: nothing to do" % user.name)
             return
         setup = ecryptfs_dir.read(ecryptfs_path, _rc_path(user), trusted_uids={0, user.uid})
-        needed, why = decide.decide(setup, user_dir)
+        sealed_to = decide.target(enrolment.fingerprint, enrolment.custodians_mode())
+        needed, why = decide.decide(setup, user_dir, sealed_to)
         if needed:
             wait = backoff.seconds_left(user_dir)
     if not needed:
@@ -146,7 +147,7 @@ def _escrow(user, setup, password, enrolment, user_dir, log, gnupg_parent):
         entry = pipeline.escrow(prepared, enrolment.key_file, enrolment.fingerprint,
                                 os.path.join(user_dir, defaults.SPOOL_DIRNAME), user.name,
                                 server_url=enrolment.url, gnupg_parent=gnupg_parent,
-                                custodians=_custodians(enrolment))
+                                custodians=enrolment.custodians_mode())
         backoff.clear(user_dir)
         _record(state_path, last_spooled={k: entry.meta.get(k) for k in (
             "archive", "setup_digest", "key_signature", "sha256", "created")}, last_error=None)
@@ -165,15 +166,6 @@ def _escrow(user, setup, password, enrolment, user_dir, log, gnupg_parent):
         return 1
     finally:
         password.wipe()
-
-
-def _custodians(enrolment):
-    """The pinned custodians mode, or None: only what setup pinned in the
-    root-owned enrolment counts, never what a server says later."""
-    if enrolment.recovery != "custodians":
-        return None
-    return {"keys_file": enrolment.custodians_file, "fingerprints": enrolment.custodians,
-            "threshold": enrolment.threshold}
 
 
 def _failed(user, err, state_path, log):

@@ -48,7 +48,10 @@ def escrow(prepared, key_path, fingerprint, spool_dir, user, host=None, server_u
                                          **where)
     else:
         sealed = seal.seal(prepared.archive.data, key_path, fingerprint, **where)
-    meta = spool.metadata(user, sealed, prepared.verified, prepared.setup.setup_digest(),
+    from .decide import escrow_digest, target
+
+    meta = spool.metadata(user, sealed, prepared.verified,
+                          escrow_digest(prepared.setup, target(fingerprint, custodians)),
                           host=host)
     # The archive can go only to the server whose key sealed it.
     meta.update(server_url=server_url, fingerprint=seal.normalize_fingerprint(fingerprint),

@@ -15,7 +15,8 @@ from starlette.middleware.sessions import SessionMiddleware
 from . import bodylimit, db
 from .auth import routes as auth_routes, sessions
 from .claims import routes as claim_routes
-from .errors import ApiError
+from .custodians import service as custodians
+from .errors import ApiError, ServerConfigInvalid
 from .escrows import pages, routes as escrow_routes
 from .escrows.verification import Verifier
 from .escrows.writer import GroupWriter
@@ -62,6 +63,12 @@ def create_app(settings, run_verifier=True):
     state.engine = db.make_engine(settings.db_url)
     state.sessions = db.make_sessionmaker(state.engine)
     state.key = ServerKey(settings.gnupg_home)
+    state.custodians = custodians.load(settings.data_dir) \
+        if settings.recovery == "custodians" else None
+    if settings.recovery == "custodians" and state.custodians is None:
+        raise ServerConfigInvalid(source=settings.path("zescrow-server.toml"),
+                                  reason="recovery is custodians, but init was not given them "
+                                  "(zescrow-server init --custodians FILE --threshold K)")
     state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
     state.verifier_wakeup = threading.Event()
     state.writer = GroupWriter(state.engine, lock_path=settings.path("writer.lock")

@@ -24,6 +24,9 @@ class Provider:
     client_secret: str = ""
 
 
+RECOVERY_MODES = ("server", "custodians")
+
+
 @dataclass
 class Settings:
     data_dir: str
@@ -43,6 +46,9 @@ class Settings:
     request_timeout_seconds: int = 10  # a request must be in within it (slowloris)
     download_max_age_seconds: int = 300  # a download needs a login this recent
     verify_workers: int = 1  # verification threads per server process
+    # "server": sealed to this server's key, which verifies and hands them back;
+    # "custodians": k of n custodians (init --custodians), this server cannot open them.
+    recovery: str = "server"
     smtp_host: str = ""
     smtp_port: int = 25
     smtp_from: str = "zescrow@localhost"
@@ -90,6 +96,9 @@ def load(data_dir, environ=None):
             continue
         setattr(settings, name, _typed(raw, type(getattr(settings, name)), name, source))
     settings.oidc = _providers(values.get("oidc", []), path)
+    if settings.recovery not in RECOVERY_MODES:
+        raise ServerConfigInvalid(source=path, reason="setting recovery: %r is not one of %s"
+                                  % (settings.recovery, ", ".join(RECOVERY_MODES)))
     return settings
 
 

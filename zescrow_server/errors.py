@@ -160,3 +160,10 @@ class DatabaseUnavailable(ZescrowError):
     code, exit_code = "database-unavailable", 90
     message = "the database cannot be used: {reason}"
     hint = "check database_url in {conf} and that the database server runs"
+
+
+class CustodiansInvalid(ZescrowError):
+    code, exit_code = "custodians-invalid", 91
+    message = "the custodians cannot be used: {reason}"
+    hint = ("give init a file with each custodian's OpenPGP public key (gpg --armor --export "
+            "FPR ... > custodians.asc) and --threshold K, with 2 <= K <= their number")

@@ -35,6 +35,7 @@ class ClientConfig:
         self.fingerprint = chosen.fingerprint
         self.key_file = chosen.key_file
         self.ca_file = chosen.ca_file
+        self.custodians = chosen.custodians_mode()
         self.enrolled = chosen.enrolled
 
     @property

@@ -19,13 +19,15 @@ from pam_zescrow.fsutil import atomic_write
 from pam_zescrow.printable import printable
 
 from . import http
-from .errors import (SetupBadCaFile, SetupBadUrl, SetupNotAServer, SetupNotTls,
-                     SetupServerFailed, SetupTlsFailed, SetupUnreachable, SetupUnwritable)
+from .errors import (SetupBadCaFile, SetupBadUrl, SetupCustodiansInvalid, SetupNotAServer,
+                     SetupNotTls, SetupServerFailed, SetupTlsFailed, SetupUnreachable,
+                     SetupUnwritable)
 from .files import NotAFile, read_regular
 
 TIMEOUT = (10, 30)  # connect, read
 # Beside whichever config is written: /etc/zescrow/ or ~/.config/zescrow/.
 KEY_NAME, CA_NAME = os.path.basename(defaults.SERVER_KEY), os.path.basename(defaults.CA_FILE)
+CUSTODIANS_NAME = os.path.basename(defaults.CUSTODIANS_KEYS)
 
 
 def check_url(text):
@@ -77,6 +79,45 @@ def fetch(url, ca_file):
     return published, _get(url, "/gpg.pub", ca_file).content
 
 
+def recovery(url, ca_file):
+    """None (server mode), or the custodians the server publishes, checked:
+    {"threshold", "custodians": [{"fingerprint", "name"}], "keys": armored}."""
+    from pam_zescrow import seal
+    from pam_zescrow.errors import ZescrowError
+
+    host = urlsplit(url).netloc
+    info = _get(url, "/.well-known/zescrow.json", ca_file).json()
+    mode = info.get("recovery", "server") if isinstance(info, dict) else None
+    if mode == "server":
+        return None
+    if mode != "custodians":
+        raise SetupCustodiansInvalid(host=host, reason="recovery %r is neither server nor "
+                                     "custodians" % printable(str(mode)[:40]))
+    threshold, members = info.get("threshold"), info.get("custodians")
+    try:
+        fingerprints = [seal.normalize_fingerprint(str(m["fingerprint"])) for m in members]
+        names = [printable(str(m.get("name", "")))[:200] for m in members]
+    except (TypeError, KeyError, AttributeError, ZescrowError):
+        raise SetupCustodiansInvalid(host=host, reason="its custodians are not a list of "
+                                     "fingerprints and names") from None
+    n = len(fingerprints)
+    if not isinstance(threshold, int) or not (2 <= threshold <= n <= 16 or threshold == n == 1) \
+            or len(set(fingerprints)) != n:
+        raise SetupCustodiansInvalid(host=host, reason="a threshold of %r does not fit %d "
+                                     "distinct custodians" % (threshold, n))
+    keys = _get(url, "/custodians.asc", ca_file).content
+    with seal.gnupg_home() as home:
+        gpg = seal.open_gpg(home)
+        for fingerprint in fingerprints:
+            try:
+                seal.import_pinned(gpg, keys, "/custodians.asc", fingerprint)
+            except ZescrowError as err:
+                raise SetupCustodiansInvalid(host=host, reason=err.text) from None
+    return {"threshold": threshold, "keys": keys,
+            "custodians": [{"fingerprint": f, "name": name} for f, name in zip(fingerprints,
+                                                                              names)]}
+
+
 def same_fingerprint(given, published):
     return "".join(given.split()).upper() == published
 
@@ -108,13 +149,19 @@ def _base(url):
     return "%s://%s" % (parts.scheme, parts.netloc)
 
 
-def write(conf_path, url, fingerprint, key_data, ca_data, system):
-    """Write the key, the CA (when given) and then the config that names them."""
+def write(conf_path, url, fingerprint, key_data, ca_data, system, custodians=None):
+    """Write the key, the CA (when given), the custodians' keys (custodians
+    mode), and then the config that names them."""
     folder = os.path.dirname(os.path.abspath(conf_path))
     lines = ["[server]", "url = %s" % url, "fingerprint = %s" % fingerprint,
              "key_file = %s" % os.path.join(folder, KEY_NAME)]
     if ca_data is not None:
         lines.append("ca_file = %s" % os.path.join(folder, CA_NAME))
+    if custodians is not None:  # pinned: the hook seals to these, whatever the server says later
+        lines += ["recovery = custodians", "threshold = %d" % custodians["threshold"],
+                  "custodians = %s" % ", ".join(c["fingerprint"]
+                                                for c in custodians["custodians"]),
+                  "custodians_file = %s" % os.path.join(folder, CUSTODIANS_NAME)]
     old_umask = os.umask(0o022)
     try:
         os.makedirs(folder, mode=0o755 if system else 0o700, exist_ok=True)
@@ -123,6 +170,8 @@ def write(conf_path, url, fingerprint, key_data, ca_data, system):
         atomic_write(os.path.join(folder, KEY_NAME), key_data, 0o644)
         if ca_data is not None:
             atomic_write(os.path.join(folder, CA_NAME), ca_data, 0o644)
+        if custodians is not None:
+            atomic_write(os.path.join(folder, CUSTODIANS_NAME), custodians["keys"], 0o644)
         atomic_write(conf_path, ("\n".join(lines) + "\n").encode(), 0o644)
     except OSError as err:
         raise SetupUnwritable(path=conf_path, folder=folder,

@@ -238,3 +238,17 @@ class NothingToCompare(ZescrowError):
     message = "{folder} has no Private.sig to compare the archive with"
     hint = ("give --ecryptfs-dir the .ecryptfs folder of the home being recovered (e.g. "
             "/home/.ecryptfs/USER/.ecryptfs), or leave it out")
+
+
+class SetupCustodiansMismatch(ZescrowError):
+    code, exit_code = "setup-custodians-mismatch", 76
+    message = ("the server {host} publishes the custodians {actual}, not the {expected} you "
+               "gave with --custodians")
+    hint = ("check the custodians with the server's administrator; nothing was changed")
+
+
+class SetupCustodiansInvalid(ZescrowError):
+    code, exit_code = "setup-custodians-invalid", 77
+    message = "the server {host} publishes custodians zescrow cannot pin: {reason}"
+    hint = ("tell the server's administrator (zescrow-server init --custodians FILE "
+            "--threshold K); nothing was changed")

@@ -110,7 +110,7 @@ class ZescrowServer:
     """`zescrow-server serve` with its own data folder, over HTTPS with the test CA."""
 
     def __init__(self, port, key_home, tls_dir, database_url=None, oidc=None, stack="venv",
-                 more_oidc=(), **settings):
+                 more_oidc=(), init_args=(), **settings):
         """stack="debian": run on /usr/bin/python3 with Debian 12's own packages
         (SQLAlchemy 1.4, FastAPI 0.92, Starlette 0.26 ...) instead of the venv.
         oidc: the provider named "test"; more_oidc: (name, provider) pairs."""
@@ -136,8 +136,8 @@ class ZescrowServer:
                       'client_secret = "zescrow-test-secret"']
         (self.data / "zescrow-server.toml").write_text("\n".join(lines) + "\n")
         self.database_url = database_url or "sqlite:///%s" % (self.data / "zescrow.db")
-        subprocess.run(self.cli() + ["--data", str(self.data), "init"], check=True,
-                       capture_output=True)
+        self.init = subprocess.run(self.cli() + ["--data", str(self.data), "init"]
+                                   + list(init_args), check=True, capture_output=True, text=True)
         self.proc = None
         try:
             self.start()

@@ -8,6 +8,7 @@ import io
 import json
 import os
 import tarfile
+import time
 
 import pytest
 
@@ -81,3 +82,35 @@ def test_a_keys_file_without_a_pinned_custodian_is_refused(machine, server_key,
     assert "[custodian-key-mismatch]" in log, log
     assert custodian_keys[2].fingerprint in log
     assert machine.spooled(user) == []
+
+
+def _acknowledge(machine, user):
+    """What zescrowd writes on the server's ack: the digest the hook compares with."""
+    meta, _ = _spooled_container(machine, user)
+    marker = machine.state_dir / user / "escrowed.digest"
+    marker.write_text(meta["setup_digest"] + "\n")
+    for path in machine.spool(user).iterdir():
+        path.unlink()
+
+
+def test_pinning_new_custodians_escrows_again_at_the_next_login(machine, server_key,
+                                                               custodian_keys):
+    """A custodian leaves: setup pins the new set, and the next login re-escrows."""
+    machine.enrol(server_key)
+    user = machine.add_user(PASSWORD, MOUNT)
+    service = machine.service()
+    login_ok(machine, service, user)
+    machine.wait_for_log(SPOOLED, FAILED)
+    _acknowledge(machine, user)
+    login_ok(machine, service, user)
+    machine.wait_for_log("already escrowed")
+    assert machine.spooled(user) == []
+    _enrol_custodians(machine, server_key, custodian_keys,
+                      [k.fingerprint for k in custodian_keys])
+    login_ok(machine, service, user)
+    machine.wait_for_log("what it is sealed to, changed")
+    deadline = time.monotonic() + 20
+    while not machine.spooled(user) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    meta, _ = _spooled_container(machine, user)
+    assert meta["recovery"] == "custodians"

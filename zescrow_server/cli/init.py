@@ -36,6 +36,8 @@ def run(args):
             _private(settings.db_url[len("sqlite:///"):] + suffix, 0o600)
     _bind_owners(settings)
     fingerprint, made = _server_key(settings.gnupg_home)
+    if args.custodians:
+        _custodians(folder, args.custodians, args.threshold)
     if args.self_signed and not os.path.exists(settings.cert_file):
         from .. import selfsigned
 
@@ -45,6 +47,35 @@ def run(args):
     print("server key %s: %s" % ("made" if made else "kept", fingerprint))
     print("fingerprint: %s" % fingerprint)
     return 0
+
+
+def _custodians(folder, keys_file, threshold):
+    """Custodians mode: keep their keys and k, and say so in the settings."""
+    from ..custodians import service as custodians
+    from ..errors import CustodiansInvalid
+
+    if threshold is None:
+        raise CustodiansInvalid(reason="--custodians needs --threshold K (how many of them "
+                                "must approve an opening)")
+    try:
+        kept = custodians.import_keys(folder, keys_file, threshold)
+    except custodians.CustodiansError as err:
+        raise CustodiansInvalid(reason=str(err)) from None
+    _set_recovery(datadir.conf_path(folder), "custodians")
+    print("recovery: custodians — %d of these %d must approve an opening; this server cannot "
+          "open the escrows:" % (kept.threshold, len(kept.members)))
+    for member in kept.members:
+        print("  custodian %s %s" % (member["fingerprint"], member["name"]))
+
+
+def _set_recovery(conf, mode):
+    """`recovery = MODE` as a top-level setting: before any [[table]], replacing one."""
+    with open(conf) as f:
+        lines = f.read().splitlines()
+    lines = [line for line in lines if not line.replace(" ", "").startswith("recovery=")]
+    lines.insert(0, 'recovery = "%s"' % mode)
+    with open(conf, "w") as f:
+        f.write("\n".join(lines) + "\n")
 
 
 def _private(path, mode):
@@ -97,6 +128,10 @@ def _server_key(home):
 
 
 def add_arguments(p):
+    p.add_argument("--custodians", metavar="FILE", help="custodians mode: their OpenPGP public "
+                   "keys (armored); this server will store escrows it cannot open")
+    p.add_argument("--threshold", metavar="K", type=int, help="with --custodians: how many "
+                   "custodians must approve an opening (2 <= K <= their number)")
     p.add_argument("--self-signed", action="store_true", help="also a local CA and certificate")
     p.add_argument("--hostname", action="append", default=None,
                    help="the name clients use, for the certificate and the public URL; "

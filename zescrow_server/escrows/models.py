@@ -12,6 +12,9 @@ from sqlalchemy import Column, DateTime, Index, Integer, LargeBinary, String, Te
 from ..db import Base
 
 PENDING, RUNNING, VERIFIED, FAILED = "pending", "running", "verified", "failed"
+# Custodians mode: the server cannot open the escrow; the client verified it
+# against Private.sig before sealing. The verifier never takes such a row.
+CLIENT_CHECKED = "client-checked"
 
 
 def utcnow():

@@ -14,6 +14,7 @@ from . import service
 
 router = APIRouter(prefix="/api/v1", tags=["escrows"])
 SEALED_TYPES = ("application/pgp-encrypted", "application/octet-stream")
+CUSTODIANS_TYPE = "application/vnd.zescrow.custodians+json"  # docs/formats.md
 
 
 class Created(BaseModel):
@@ -27,7 +28,7 @@ class Created(BaseModel):
 class Status(BaseModel):
     id: str
     state: Literal["unclaimed", "claimed", "expired"]
-    verification: Literal["pending", "verified", "failed"]
+    verification: Literal["pending", "verified", "failed", "client-checked"]
     verification_error: Optional[str]
     claimed_at: Optional[str]
     claim_expires_at: str
@@ -47,7 +48,7 @@ ERRORS = {code: {"model": Error, "content": {"application/json": {}}}
 @router.post("/escrows", status_code=201, response_model=Created, responses=ERRORS,
              openapi_extra={"requestBody": {"required": True, "content": {
                  media: {"schema": {"type": "string", "format": "binary"}}
-                 for media in SEALED_TYPES}}})
+                 for media in SEALED_TYPES + (CUSTODIANS_TYPE,)}}})
 async def upload(request: Request,
                  x_zescrow_host: str = Header("", max_length=255),
                  x_zescrow_user: str = Header("", max_length=255),
@@ -56,14 +57,19 @@ async def upload(request: Request,
     state = request.app.state
     source = client_address(request)
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if ctype not in SEALED_TYPES:
+    custodians = ctype == CUSTODIANS_TYPE
+    if ctype not in SEALED_TYPES and not custodians:
         raise ApiError("the body must be a sealed archive sent as application/pgp-encrypted, "
                        "not %r" % (ctype or "no content type"), 415, "unsupported-media-type")
     sealed = await read_bounded(request, state.settings.max_upload_bytes)
-    service.check_sealed(sealed, state.key)
+    if custodians:  # its structure, against what this server publishes: it holds no key
+        service.check_custodians(sealed, state.custodians)
+    else:
+        service.check_sealed(sealed, state.key)
     row, claim_token, upload_token = await store(
         state, sealed, source, host=_clean(x_zescrow_host), username=_clean(x_zescrow_user),
-        client_version=_clean(x_zescrow_client_version))
+        client_version=_clean(x_zescrow_client_version),
+        verification=service.CLIENT_CHECKED if custodians else service.PENDING)
     return {"id": row["id"], "claim_url": claim_url(state.settings, claim_token),
             "sha256": row["sha256"], "upload_token": upload_token,
             "claim_expires_at": service._iso(row["claim_expires_at"])}

@@ -16,7 +16,7 @@ from pam_zescrow import openpgp
 
 from ..audit import service as audit
 from ..errors import ApiError, NotFound, Unauthorized
-from .models import PENDING, Escrow, utcnow
+from .models import CLIENT_CHECKED, PENDING, Escrow, utcnow
 
 
 def token_hash(token):
@@ -37,8 +37,23 @@ def check_sealed(sealed, key):
                        422, "wrong-recipient")
 
 
+def check_custodians(container, kept):
+    """Custodians mode: refuse a container that does not match what this server
+    publishes (k, the custodians in order, each share to its custodian)."""
+    from zescrow_core import custodians
+    from zescrow_core.errors import ContainerInvalid
+
+    if kept is None:
+        raise ApiError("this server keeps escrows in server mode: it has no custodians to "
+                       "seal to; enrol again with zescrowctl setup", 422, "wrong-recovery-mode")
+    try:
+        custodians.check(container, kept.threshold, kept.key_ids())
+    except ContainerInvalid as err:
+        raise ApiError(err.text, 422, err.code) from None
+
+
 def new_upload(sealed, settings, source, host="", username="", client_version="",
-               legacy_md5=None, claim_token=None):
+               legacy_md5=None, claim_token=None, verification=PENDING):
     """The rows of a new escrow and its audit event, and the two tokens to hand out.
 
     Returns (escrow_row, audit_row, claim_token, upload_token); the caller
@@ -54,7 +69,7 @@ def new_upload(sealed, settings, source, host="", username="", client_version=""
         claim_token_hash=token_hash(claim_token), upload_token_hash=token_hash(upload_token),
         claim_expires_at=now + dt.timedelta(seconds=settings.claim_window_seconds),
         claimed_at=None, owner_issuer=None, owner_subject=None, owner_display=None,
-        owner_email=None, verification=PENDING, verification_error=None,
+        owner_email=None, verification=verification, verification_error=None,
         verification_lease_until=None, key_signature=None, legacy_md5=legacy_md5)
     audit_row = audit.row("upload", "uploader", escrow_row["id"], source, host=host,
                           user=username, sha256=escrow_row["sha256"])

@@ -35,6 +35,11 @@ LEGACY_SECONDS = 10.0
 @router.post("/deposit/index.html", response_class=PlainTextResponse, responses=ERRORS)
 async def deposit(request: Request, payload: str = Form(..., max_length=200_000)):
     state = request.app.state
+    if state.settings.recovery == "custodians":
+        raise ApiError("this escrow server keeps keys it cannot read: k of its custodians must "
+                       "approve an opening, and the 2012 zescrow client cannot seal to them. "
+                       "Install zescrow (zescrowctl setup %s) to escrow here"
+                       % state.settings.public_url, 409, "custodians-only")
     wait = state.rate_limiter.retry_after(client_address(request))
     if wait:
         raise ApiError("too many uploads; try again in %d s" % wait, 429, "rate-limited",

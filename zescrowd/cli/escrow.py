@@ -29,7 +29,7 @@ def run(args, out):
         prepared = pipeline.prepare(ecryptfs_path, password)
     os.makedirs(cfg.user_dir, mode=defaults.PRIVATE_DIR_MODE, exist_ok=True)
     entry = pipeline.escrow(prepared, cfg.key_file, cfg.fingerprint, cfg.spool_dir, cfg.user,
-                            server_url=cfg.url)
+                            server_url=cfg.url, custodians=cfg.custodians)
     out.write("Sealed to %s; uploading…\n" % cfg.url)
     Daemon(cfg, notifier=None).upload_due()
     if entry.name in [e.name for e in spool.pending(cfg.spool_dir)]:

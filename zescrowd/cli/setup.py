@@ -11,7 +11,8 @@ import os
 import sys
 
 from ..config import ClientConfig
-from ..errors import SetupFingerprintMismatch, SetupNeedsConfirmation, SetupNeedsRoot
+from ..errors import (SetupCustodiansMismatch, SetupFingerprintMismatch, SetupNeedsConfirmation,
+                      SetupNeedsRoot)
 from ..formats import spaced_fingerprint
 from .command import Command
 
@@ -30,14 +31,19 @@ def run(args, out):
     if args.fingerprint and not enrol.same_fingerprint(args.fingerprint, published):
         raise SetupFingerprintMismatch(host=url, actual=published, expected=args.fingerprint)
     out.write("Server %s publishes the key\n  %s\n" % (url, spaced_fingerprint(published)))
-    if not args.fingerprint and not args.yes:
+    custodians = enrol.recovery(url, args.ca_file)
+    _show_recovery(custodians, out)
+    if custodians is not None and args.custodians is not None:
+        _check_custodians(url, custodians, args.custodians)
+    if not args.fingerprint and not args.yes or (custodians is not None and not args.yes
+                                                 and args.custodians is None):
         if not sys.stdin.isatty():
             raise SetupNeedsConfirmation(url=url, fingerprint=spaced_fingerprint(published))
-        if not _confirm(out):
+        if not _confirm(out, custodians):
             out.write("Not changed. Compare the fingerprint with what the server's "
                       "administrator gives you, then run this again.\n")
             return 1
-    enrol.write(conf_path, url, published, key_data, ca_data, args.system)
+    enrol.write(conf_path, url, published, key_data, ca_data, args.system, custodians)
     out.write("Pinned. Written to %s.\n" % conf_path)
     if args.system:
         out.write("Every user with an eCryptfs home is escrowed at their next login.\n")
@@ -47,6 +53,33 @@ def run(args, out):
     return 0
 
 
+def _show_recovery(custodians, out):
+    if custodians is None:
+        out.write("Recovery: server mode — your escrow is sealed to this key; its server can "
+                  "open it and gives it back to you after you claim it.\n")
+        return
+    out.write("Recovery: custodians mode — the server cannot open your escrow; %d of these "
+              "%d custodians must approve an opening:\n"
+              % (custodians["threshold"], len(custodians["custodians"])))
+    for member in custodians["custodians"]:
+        out.write("  %s  %s\n" % (spaced_fingerprint(member["fingerprint"]), member["name"]))
+
+
+def _check_custodians(url, custodians, given):
+    from pam_zescrow import seal
+
+    published = [c["fingerprint"] for c in custodians["custodians"]]
+    from pam_zescrow.errors import ServerKeyMismatch
+
+    try:
+        expected = [seal.normalize_fingerprint(f) for f in given.split(",") if f.strip()]
+    except ServerKeyMismatch:  # not a fingerprint: a mismatch, said as such
+        expected = [given]
+    if sorted(expected) != sorted(published):
+        raise SetupCustodiansMismatch(host=url, actual=", ".join(published),
+                                      expected=", ".join(expected))
+
+
 def _check_key(key_data, published):
     from pam_zescrow import seal
 
@@ -54,8 +87,9 @@ def _check_key(key_data, published):
         seal.import_pinned(seal.open_gpg(home), key_data, "the key from /gpg.pub", published)
 
 
-def _confirm(out):
-    out.write("Is this the fingerprint your escrow server's administrator gave you? [y/N] ")
+def _confirm(out, custodians=None):
+    out.write("Is this the fingerprint your escrow server's administrator gave you%s? [y/N] "
+              % (" (and are these its custodians)" if custodians else ""))
     out.flush()
     return sys.stdin.readline().strip().lower() in ("y", "yes")
 
@@ -68,6 +102,8 @@ def add_arguments(parser):
                         "certificate, when it is not a public one (copied beside the config)")
     parser.add_argument("--system", action="store_true",
                         help="enrol the whole machine (/etc/zescrow; needs root)")
+    parser.add_argument("--custodians", metavar="FPR,FPR,...", help="custodians mode: the "
+                        "custodians you expect (then no question is asked about them)")
     parser.add_argument("--yes", action="store_true", help="pin without asking")
 
 
