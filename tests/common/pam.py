@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -201,15 +202,25 @@ def run_until_exit(argv, input=b"", timeout=60, **kwargs):
             proc.stdin.close()
         except BrokenPipeError:  # it exited without reading: its status says why
             pass
-        try:
-            returncode = proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            tree = subprocess.run(["ps", "-eo", "pid,ppid,pgid,user,stat,wchan:20,args",
-                                   "--forest"], capture_output=True, text=True).stdout
+        # A blocking wait with a watchdog, not wait(timeout=): that one polls with
+        # sleeps of up to 50 ms, which would blur every timing bench/login takes.
+        expired = []
+
+        def watchdog():
+            expired.append(subprocess.run(
+                ["ps", "-eo", "pid,ppid,pgid,user,stat,wchan:20,args", "--forest"],
+                capture_output=True, text=True).stdout)
             os.killpg(proc.pid, 9)
-            proc.wait()
+
+        timer = threading.Timer(timeout, watchdog)
+        timer.start()
+        try:
+            returncode = proc.wait()
+        finally:
+            timer.cancel()
+        if expired:
             raise AssertionError("%s did not exit in %d s; processes:\n%s"
-                                 % (argv[:3], timeout, tree[-5000:])) from None
+                                 % (argv[:3], timeout, expired[0][-5000:]))
         out.seek(0)
         err.seek(0)
         return subprocess.CompletedProcess(argv, returncode, out.read(), err.read())
