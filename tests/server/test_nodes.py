@@ -54,8 +54,9 @@ backend nodes
     http-response set-header X-Served-By %[srv_name]
     use-server n1 if {{ req.hdr(x-zescrow-node) -m str n1 }}
     use-server n2 if {{ req.hdr(x-zescrow-node) -m str n2 }}
-    server n1 127.0.0.1:{n1} ssl verify required ca-file {ca} source {proxy} check inter 300ms fall 2 rise 1
-    server n2 127.0.0.1:{n2} ssl verify required ca-file {ca} source {proxy} check inter 300ms fall 2 rise 1
+    default-server ssl verify required ca-file {ca} source {proxy} check inter 300ms fall 2
+    server n1 127.0.0.1:{n1}
+    server n2 127.0.0.1:{n2}
 """
 
 

@@ -1,10 +1,11 @@
 """Quotas kept in the database, so that they hold across processes and nodes.
 
 rate_buckets: one token bucket per client address (an IPv6 client: per /64),
-taken from by every node's upload writer in its commit's transaction.
+taken from by every node's upload writer as it commits.
 quota_usage: the unclaimed escrows' count and bytes, kept by triggers on
 escrows (migration 0004), so that every insert, claim, deletion and purge —
-whoever makes it — moves it, and a cap is checked with one row, not a count.
+whoever makes it — moves it, and the caps, which the insert trigger holds
+every new row to.
 """
 
 from sqlalchemy import BigInteger, Column, Float, Integer, String
@@ -30,3 +31,7 @@ class QuotaUsage(Base):
     name = Column(String(32), primary_key=True, comment="'unclaimed': the only row")
     escrows = Column(BigInteger, nullable=False, default=0)
     bytes = Column(BigInteger, nullable=False, default=0)
+    max_escrows = Column(BigInteger, nullable=False, default=0,
+                         comment="max_unclaimed_escrows, as the last node to start had it; 0: none")
+    max_bytes = Column(BigInteger, nullable=False, default=0,
+                       comment="max_unclaimed_bytes, likewise")

@@ -1,14 +1,16 @@
-"""Uploads take from the quotas inside the upload writer's transaction.
+"""Uploads take from the quotas as the upload writer commits them.
 
 Per address: a token bucket of rate_limit_per_minute (a burst of a
-quarter of it), one row per address in rate_buckets, locked while a
-commit takes from it — so every process of every node takes from the same
-bucket, and two commits never both spend its last token. Global: after a
-commit's inserts, quota_usage (kept by triggers) must stay within
-max_unclaimed_escrows and max_unclaimed_bytes, or the commit is undone and
-its uploads are tried one by one, each refused with StorageFull once
-there is no room. Charging in the commit costs a few statements per
-commit, not a transaction per upload.
+quarter of it), one row per address in rate_buckets, so that every
+process of every node takes from the same bucket; the take is one
+statement that locks the rows, so two commits never spend the same token.
+Global: triggers on escrows keep quota_usage (the unclaimed escrows' count
+and bytes) and refuse, inside the very INSERT, a row that takes it over
+max_unclaimed_escrows or max_unclaimed_bytes, which each node writes into
+that row when it starts. The writer then tries the batch's uploads one by
+one, each refused with StorageFull once there is no room. So the caps cost
+no statement of their own, and the rate limit one per commit (on
+PostgreSQL in a transaction of its own, see take_apart).
 """
 
 import ipaddress
@@ -17,44 +19,59 @@ import math
 import re
 import time
 
-from sqlalchemy import delete, select
+from sqlalchemy import create_engine, delete, select
+from sqlalchemy.exc import IntegrityError
 
+from ..db import SQLALCHEMY_2
 from ..errors import RateLimited, StorageFull
 from .models import RateBucket
 
 log = logging.getLogger("zescrow.server.quotas")
 SWEEP_EVERY = 60  # seconds between clear-outs of buckets that have filled up again
+FULL = "zescrow-storage-full"  # what the triggers raise (migration 0004)
+# A bucket with this many tokens left (a limit far above the client's use) lends
+# a process LEND more at a time for LEND_SECONDS: one statement per LEND uploads
+# of a busy address, and never more than the bucket held.
+PLENTY, LEND, LEND_SECONDS = 1000, 64, 1.0
 
-# One statement per bucket and commit, in the driver's own SQL (building it
-# with SQLAlchemy cost more than the commit's fsync): refill the bucket for the
-# time since it was counted, take as many of the n uploads as it has whole
-# tokens, and say how many (taken) and what is left. An upsert: a new address
-# starts full. On PostgreSQL it locks the row until the commit, so that two
-# commits never spend the same token; SQLite has one writer at a time.
-_TAKE = """INSERT INTO rate_buckets (address, tokens, updated, taken)
-VALUES ($address, $burst - MIN($n, $whole), $now, MIN($n, $whole))
-ON CONFLICT (address) DO UPDATE SET
-  taken = MIN($n, WHOLE),
-  tokens = REFILLED - MIN($n, WHOLE),
+# One statement per commit for all its addresses, in the driver's own SQL
+# (building statements with SQLAlchemy cost more than the commit's fsync):
+# each bucket is refilled for the time since it was counted, gives as many of
+# its n uploads as it has whole tokens, and says how many (taken) and what is
+# left. An upsert: a new address starts full, and the proposed row's taken,
+# min(n, burst), is all a bucket could ever give. PostgreSQL locks the rows
+# in address order (no deadlock between two commits); SQLite has one writer.
+_UPDATE = """ON CONFLICT (address) DO UPDATE SET
+  taken = MIN(excluded.taken, WHOLE),
+  tokens = REFILLED - MIN(excluded.taken, WHOLE),
   updated = $now
-RETURNING taken, tokens"""
+RETURNING address, taken, tokens"""
 _REFILLED = "MIN($burst, rate_buckets.tokens + MAX(0, $now - rate_buckets.updated) * $rate)"
+_INSERT = "INSERT INTO rate_buckets (address, tokens, updated, taken)\n"
+_POSTGRES_ROWS = """SELECT a, $burst - LEAST(n, $whole), $now, LEAST(n, $whole)
+FROM unnest($addresses::varchar[], $counts::int[]) AS proposed(a, n) ORDER BY a
+"""
 
 
-def _take_sql(postgres):
-    # The whole tokens: FLOOR on PostgreSQL, whose CAST rounds; on SQLite a CAST,
+def _update_sql(postgres):
+    # The whole tokens: FLOOR on PostgreSQL, whose CAST rounds; a CAST on SQLite,
     # which truncates (the same for these non-negative numbers; FLOOR needs
     # SQLite's optional math functions).
     whole = ("FLOOR(%s)" if postgres else "CAST(%s AS INTEGER)") % _REFILLED
-    sql = _TAKE.replace("WHOLE", whole).replace("REFILLED", _REFILLED)
-    if postgres:  # pyformat, LEAST and GREATEST
-        sql = sql.replace("MIN(", "LEAST(").replace("MAX(", "GREATEST(")
-        return re.sub(r"\$(\w+)", r"%(\1)s", sql)
-    return re.sub(r"\$(\w+)", r":\1", sql)  # sqlite3's named style
+    sql = _UPDATE.replace("WHOLE", whole).replace("REFILLED", _REFILLED)
+    if postgres:
+        return sql.replace("MIN(", "LEAST(").replace("MAX(", "GREATEST(")
+    return sql
 
 
-TAKE = {False: _take_sql(False), True: _take_sql(True)}
-USAGE = "SELECT escrows, bytes FROM quota_usage WHERE name = 'unclaimed'"
+TAKE_POSTGRES = re.sub(r"\$(\w+)", r"%(\1)s", _INSERT + _POSTGRES_ROWS + _update_sql(True))
+
+
+def take_sqlite(count):
+    """The statement for `count` addresses, sqlite3's named style (:a0, :n0, ...)."""
+    rows = ",\n".join("(:a%d, :burst - MIN(:n%d, :whole), :now, MIN(:n%d, :whole))"
+                      % (i, i, i) for i in range(count))
+    return _INSERT + "VALUES " + rows + "\n" + re.sub(r"\$(\w+)", r":\1", _update_sql(False))
 
 
 def bucket_key(source):
@@ -78,59 +95,95 @@ class Quotas:
         self.max_bytes = settings.max_unclaimed_bytes
         self.swept = time.time()
         self.warned = 0.0
+        self.apart = None  # PostgreSQL: the engine take_apart() uses
+        self.lent = {}  # bucket -> (tokens this process may still spend, until, plenty left)
 
-    def take(self, conn, keys, now=None):
+    def publish(self, conn):
+        """Write this node's caps where the triggers read them (0: no cap)."""
+        conn.exec_driver_sql(
+            "UPDATE quota_usage SET max_escrows = %d, max_bytes = %d WHERE name = 'unclaimed'"
+            % (max(0, int(self.max_escrows)), max(0, int(self.max_bytes))))
+
+    def take(self, conn, keys, now=None, extra=None):
         """One upload from the bucket of each key (None: not charged), in the caller's
-        transaction; a list with None where the upload may go, else its RateLimited."""
-        verdicts = [None] * len(keys)
+        transaction; a list with None where the upload may go, else its RateLimited.
+        extra: {key: tokens to take beyond the uploads}; the answer's {key: how many of
+        them it got} is in self.got."""
+        verdicts, self.got = [None] * len(keys), {}
         wanted = {}
         for i, key in enumerate(keys):
             if key is not None and self.rate > 0:
                 wanted.setdefault(key, []).append(i)
         if not wanted:
             return verdicts
-        sql = TAKE[conn.dialect.name == "postgresql"]
-        now = now or time.time()
-        for address in sorted(wanted):  # every commit locks buckets in this order: no deadlock
-            indexes = wanted[address]
-            taken, tokens = conn.exec_driver_sql(sql, {
-                "address": address, "n": len(indexes), "burst": float(self.burst),
-                "whole": self.burst, "rate": self.rate, "now": now}).one()
-            for i in indexes[taken:]:
+        extra = extra or {}
+        order = sorted(wanted)
+        counts = [len(wanted[k]) + extra.get(k, 0) for k in order]
+        params = {"burst": float(self.burst), "whole": self.burst, "rate": self.rate,
+                  "now": now or time.time()}
+        if conn.dialect.name == "postgresql":
+            sql = TAKE_POSTGRES
+            params.update(addresses=order, counts=counts)
+        else:
+            sql = take_sqlite(len(order))
+            for i, (address, count) in enumerate(zip(order, counts)):
+                params.update({"a%d" % i: address, "n%d" % i: count})
+        for address, taken, tokens in conn.exec_driver_sql(sql, params):
+            taken = int(taken)
+            for i in wanted[address][taken:]:
                 verdicts[i] = RateLimited(max(1, math.ceil((1 - tokens) / self.rate)))
+            self.got[address] = (max(0, taken - len(wanted[address])), tokens)
         return verdicts
 
     def take_apart(self, engine, keys):
-        """take() in a transaction of its own that waits for no WAL flush: the bucket
-        rows are locked for a statement, not for the upload's commit. What it took
-        stays taken if that commit then fails (a crash may forget the last takes)."""
-        if self.rate <= 0 or all(key is None for key in keys):
-            return [None] * len(keys)
-        with engine.begin() as conn:
-            conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
-            return self.take(conn, keys)
+        """take() on a connection of its own that commits each statement at once and
+        waits for no WAL flush (PostgreSQL): the bucket rows are locked for one
+        statement, not through the upload's commit. What it took stays taken if
+        that commit then fails; a crash of the database may forget the last takes.
+        A bucket with plenty left lends this process a few tokens more."""
+        verdicts = [None] * len(keys)
+        if self.rate <= 0:
+            return verdicts
+        now = time.monotonic()
+        charge = list(keys)
+        for i, key in enumerate(keys):
+            have, until, plenty = self.lent.get(key, (0, 0.0, False))
+            if key is not None and have > 0 and now < until:
+                self.lent[key] = (have - 1, until, plenty)
+                charge[i] = None  # paid from the loan
+        if all(key is None for key in charge):
+            return verdicts
+        extra = {key: LEND for key in charge if key is not None and self.lent.get(
+            key, (0, 0.0, False))[2]}
+        if self.apart is None:
+            self.apart = create_engine(
+                engine.url, isolation_level="AUTOCOMMIT", pool_size=1, max_overflow=1,
+                connect_args={"options": "-c synchronous_commit=off"},
+                **({} if SQLALCHEMY_2 else {"future": True}))
+        with self.apart.connect() as conn:
+            verdicts = self.take(conn, charge, extra=extra)
+        if len(self.lent) > 10_000:  # forget the loans that ran out
+            self.lent = {k: v for k, v in self.lent.items() if v[1] > now}
+        for key, (spare, tokens) in self.got.items():
+            if spare or tokens >= PLENTY:
+                self.lent[key] = (spare, now + LEND_SECONDS, tokens >= PLENTY)
+            else:
+                self.lent.pop(key, None)
+        return verdicts
 
-    def check_room(self, conn):
-        """After a commit's inserts: StorageFull if the unclaimed escrows are over a cap.
-
-        The triggers' update holds quota_usage's row until the commit, so
-        what is read here is exact, also with other nodes writing.
-        """
-        if not (self.max_escrows or self.max_bytes):
-            return
-        escrows, size = conn.exec_driver_sql(USAGE).one()
-        if self.max_escrows and escrows > self.max_escrows:
-            self._full("at most %d unclaimed escrows" % self.max_escrows)
-        if self.max_bytes and size > self.max_bytes:
-            self._full("at most %d bytes of unclaimed escrows" % self.max_bytes)
-
-    def _full(self, what):
+    def storage_full(self, err):
+        """The StorageFull a trigger's refusal stands for, or None for another error."""
+        if not isinstance(err, IntegrityError) or FULL not in str(err.orig):
+            return None
+        what = ("at most %d bytes of unclaimed escrows" % self.max_bytes
+                if "%s: bytes" % FULL in str(err.orig)
+                else "at most %d unclaimed escrows" % self.max_escrows)
         now = time.monotonic()
         if now - self.warned > 60:  # a line a minute per process, not one per refusal
             self.warned = now
             log.warning("refusing uploads (507 storage-full): the server holds %s; claims, "
                         "deletions and purges make room, or raise the cap", what)
-        raise StorageFull(what)
+        return StorageFull(what)
 
     def sweep_due(self):
         return self.rate > 0 and time.time() - self.swept >= SWEEP_EVERY
@@ -143,4 +196,3 @@ class Quotas:
         # SKIP LOCKED: never wait for (or deadlock with) a commit taking from one.
         conn.execute(delete(RateBucket).where(RateBucket.address.in_(
             idle.with_for_update(skip_locked=True))))
-

@@ -8,7 +8,10 @@ unclaimed escrows, for the caps max_unclaimed_escrows and
 max_unclaimed_bytes; triggers on escrows keep it, so that an upload, a
 claim, a deletion and a purge move it whoever makes them (the admin
 command, another node, a future version), and a cap is one row to read,
-not a count over a million rows. It starts from the escrows there are.
+not a count over a million rows. It starts from the escrows there are. The
+caps themselves are in that row too (each node writes its settings when it
+starts), so that the insert trigger refuses a row over a cap inside the
+INSERT, exactly, with no statement of the writer's own.
 
 Revision ID: 0004
 Revises: 0003
@@ -27,7 +30,11 @@ SELECT 'unclaimed', COUNT(*), COALESCE(SUM(size), 0) FROM escrows WHERE claimed_
 SQLITE = [
     """CREATE TRIGGER escrows_usage_insert AFTER INSERT ON escrows WHEN NEW.claimed_at IS NULL
     BEGIN UPDATE quota_usage SET escrows = escrows + 1, bytes = bytes + NEW.size
-          WHERE name = 'unclaimed'; END""",
+          WHERE name = 'unclaimed';
+          SELECT RAISE(ABORT, 'zescrow-storage-full: escrows') FROM quota_usage
+          WHERE name = 'unclaimed' AND max_escrows > 0 AND escrows > max_escrows;
+          SELECT RAISE(ABORT, 'zescrow-storage-full: bytes') FROM quota_usage
+          WHERE name = 'unclaimed' AND max_bytes > 0 AND bytes > max_bytes; END""",
     """CREATE TRIGGER escrows_usage_delete AFTER DELETE ON escrows WHEN OLD.claimed_at IS NULL
     BEGIN UPDATE quota_usage SET escrows = escrows - 1, bytes = bytes - OLD.size
           WHERE name = 'unclaimed'; END""",
@@ -43,11 +50,19 @@ SQLITE = [
 # (statement triggers with transition tables); claims move it row by row.
 POSTGRESQL = [
     """CREATE FUNCTION zescrow_usage_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE now_used quota_usage%ROWTYPE;
     BEGIN
       UPDATE quota_usage SET escrows = escrows + n, bytes = bytes + b
       FROM (SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS b FROM inserted
             WHERE claimed_at IS NULL) AS added
-      WHERE name = 'unclaimed' AND n > 0;
+      WHERE name = 'unclaimed' AND n > 0
+      RETURNING quota_usage.* INTO now_used;
+      IF now_used.max_escrows > 0 AND now_used.escrows > now_used.max_escrows THEN
+        RAISE EXCEPTION 'zescrow-storage-full: escrows' USING ERRCODE = 'check_violation';
+      END IF;
+      IF now_used.max_bytes > 0 AND now_used.bytes > now_used.max_bytes THEN
+        RAISE EXCEPTION 'zescrow-storage-full: bytes' USING ERRCODE = 'check_violation';
+      END IF;
       RETURN NULL;
     END $$""",
     """CREATE FUNCTION zescrow_usage_delete() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -96,7 +111,11 @@ def upgrade():
         sa.Column("name", sa.String(32), primary_key=True,
                   comment="'unclaimed': the only row"),
         sa.Column("escrows", sa.BigInteger, nullable=False, server_default="0"),
-        sa.Column("bytes", sa.BigInteger, nullable=False, server_default="0"))
+        sa.Column("bytes", sa.BigInteger, nullable=False, server_default="0"),
+        sa.Column("max_escrows", sa.BigInteger, nullable=False, server_default="0",
+                  comment="max_unclaimed_escrows, as the last node to start had it; 0: none"),
+        sa.Column("max_bytes", sa.BigInteger, nullable=False, server_default="0",
+                  comment="max_unclaimed_bytes, likewise"))
     postgres = op.get_bind().dialect.name == "postgresql"
     if postgres:  # no upload, claim or purge may slip between the count and the triggers
         op.execute("LOCK TABLE escrows IN SHARE ROW EXCLUSIVE MODE")
