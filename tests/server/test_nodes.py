@@ -161,7 +161,7 @@ def cluster(request, key_home, tls_dir, postgres):
 
 def _upload(lb, address, sealed, node=None):
     headers = {"Content-Type": "application/pgp-encrypted", "X-Zescrow-Host": "node-test",
-               "X-Forwarded-For": "6.6.6.6"}  # a client's own claim: never believed
+               "X-Forwarded-For": "<script>, 6.6.6.6"}  # a client's own: never believed
     if node:
         headers["X-Zescrow-Node"] = node
     return session_from(lb, address).post(lb.url + "/api/v1/escrows", data=sealed,
@@ -205,6 +205,17 @@ def test_two_nodes_behind_haproxy_tell_one_story(cluster, sealed, junk, tls_dir)
     sources = dict(_sql(url, "SELECT escrow_id, source FROM audit_events WHERE action = "
                         "'upload' AND escrow_id = ANY(%s)", [c["id"] for c in spread]))
     assert sorted(sources.values()) == sorted(_address(i) for i in range(24))
+    # Straight from the proxy's address, the header is believed; if it is no address,
+    # the proxy is misconfigured and the request refused, not filed under a wrong one.
+    node = nodes[0]
+    direct = session_from(node, PROXY).post(node.url + "/api/v1/escrows", data=sealed, headers={
+        "Content-Type": "application/pgp-encrypted", "X-Forwarded-For": "198.51.100.7"})
+    assert direct.status_code == 201, direct.text
+    assert _sql(url, "SELECT source FROM audit_events WHERE escrow_id = %s",
+                direct.json()["id"]) == [("198.51.100.7",)]
+    bad = session_from(node, PROXY).post(node.url + "/api/v1/escrows", data=sealed, headers={
+        "Content-Type": "application/pgp-encrypted", "X-Forwarded-For": "<script>"})
+    assert bad.status_code == 400 and bad.json()["error"] == "invalid-request", bad.text
 
     # One address, both nodes: one bucket (a burst of 15, then one a second).
     t0 = time.monotonic()
