@@ -151,6 +151,13 @@ max_upload_bytes = 65536
 claim_window_seconds = 86400
 rate_limit_per_minute = 120
 download_max_age_seconds = 300
+# A request must be complete within this many seconds (slow clients are closed).
+request_timeout_seconds = 10
+# Caps on what waits to be claimed, for all nodes together (0: no cap).
+max_unclaimed_escrows = 100000
+max_unclaimed_bytes = 1073741824
+# Reverse proxies whose X-Forwarded-For is believed (addresses or networks).
+# trusted_proxies = ["127.0.0.1"]
 # smtp_host = "localhost"
 
 # One table per OpenID Connect provider; the login page lets the user pick.
