@@ -85,8 +85,11 @@ def prompt_tty(prompt):
         old = termios.tcgetattr(tty)
         new = termios.tcgetattr(tty)
         new[3] &= ~termios.ECHO
-        os.write(tty, prompt.encode())
+        # Echo off (and what was typed ahead flushed) first, then the prompt:
+        # the other way round, an answer typed right after the prompt could be
+        # flushed, and the read would wait for a line that never comes.
         termios.tcsetattr(tty, termios.TCSAFLUSH, new)
+        os.write(tty, prompt.encode())
         try:
             secret = _read_line(tty)
         finally:
