@@ -50,7 +50,7 @@ class Enrolment:
         self.custodians_file = server.get("custodians_file") or defaults.CUSTODIANS_KEYS
         self.threshold = _int(server.get("threshold", 0), path, "threshold")
         n, k = len(self.custodians), self.threshold
-        if self.recovery == "custodians" and not (2 <= k <= n or k == n == 1):
+        if self.recovery == "custodians" and not _threshold_fits(k, n):
             raise ConfigInvalid(path=path, reason="custodians mode needs 2 <= threshold <= the "
                                 "number of custodians (%d), not %d" % (n, k))
 
@@ -117,3 +117,9 @@ def _int(value, path, name):
     except (TypeError, ValueError):
         raise ConfigInvalid(path=path, reason="%s must be a whole number, not %r"
                             % (name, value)) from None
+
+
+def _threshold_fits(k, n):
+    from zescrow_core.custodians import threshold_fits  # only for custodians mode
+
+    return threshold_fits(k, n)

@@ -184,6 +184,13 @@ def combine(data, shares):
                            "the container was changed)") from None
 
 
+def threshold_fits(threshold, n):
+    """The one rule for k of n: 2 <= k <= n <= MAX_CUSTODIANS, or a single custodian
+    (k = n = 1). Config, server init, setup and the container all ask this."""
+    return (isinstance(threshold, int) and not isinstance(threshold, bool)
+            and (2 <= threshold <= n <= MAX_CUSTODIANS or threshold == n == 1))
+
+
 def _check_shape(threshold, custodians, error):
     if not isinstance(threshold, int) or isinstance(threshold, bool):
         raise error(reason="its threshold is not a whole number")
@@ -191,7 +198,7 @@ def _check_shape(threshold, custodians, error):
         raise error(reason="it must have 1 to %d custodians" % MAX_CUSTODIANS)
     if len(set(custodians)) != len(custodians):
         raise error(reason="a custodian is listed twice")
-    if not 2 <= threshold <= len(custodians) and not threshold == len(custodians) == 1:
+    if not threshold_fits(threshold, len(custodians)):
         raise error(reason="a threshold of %d does not fit %d custodians (2 <= k <= n)"
                     % (threshold, len(custodians)))
 

@@ -66,27 +66,29 @@ def read_ca(path):
 
 
 def fetch(url, ca_file):
-    """(the fingerprint the server publishes, normalized; its armored public key)."""
+    """(the fingerprint the server publishes, normalized; its armored public key;
+    the whole of /.well-known/zescrow.json, for recovery())."""
     from pam_zescrow import seal
     from pam_zescrow.errors import ServerKeyMismatch
 
     r = _get(url, "/.well-known/zescrow.json", ca_file)
     try:
-        published = seal.normalize_fingerprint(str(r.json()["fingerprint"]))
+        info = r.json()
+        published = seal.normalize_fingerprint(str(info["fingerprint"]))
     except (ValueError, KeyError, TypeError, RecursionError, ServerKeyMismatch):
         raise SetupNotAServer(url=url, base=_base(url), reason="GET /.well-known/zescrow.json "
                               "answered HTTP %d without zescrow's JSON" % r.status_code) from None
-    return published, _get(url, "/gpg.pub", ca_file).content
+    return published, _get(url, "/gpg.pub", ca_file).content, info
 
 
-def recovery(url, ca_file):
-    """None (server mode), or the custodians the server publishes, checked:
+def recovery(url, ca_file, info):
+    """None (server mode), or the custodians the server publishes in `info`
+    (its well-known document), checked against /custodians.asc:
     {"threshold", "custodians": [{"fingerprint", "name"}], "keys": armored}."""
     from pam_zescrow import seal
     from pam_zescrow.errors import ZescrowError
 
     host = urlsplit(url).netloc
-    info = _get(url, "/.well-known/zescrow.json", ca_file).json()
     mode = info.get("recovery", "server") if isinstance(info, dict) else None
     if mode == "server":
         return None
@@ -101,8 +103,9 @@ def recovery(url, ca_file):
         raise SetupCustodiansInvalid(host=host, reason="its custodians are not a list of "
                                      "fingerprints and names") from None
     n = len(fingerprints)
-    if not isinstance(threshold, int) or not (2 <= threshold <= n <= 16 or threshold == n == 1) \
-            or len(set(fingerprints)) != n:
+    from zescrow_core.custodians import threshold_fits
+
+    if not threshold_fits(threshold, n) or len(set(fingerprints)) != n:
         raise SetupCustodiansInvalid(host=host, reason="a threshold of %r does not fit %d "
                                      "distinct custodians" % (threshold, n))
     keys = _get(url, "/custodians.asc", ca_file).content

@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 
 from pam_zescrow.fsutil import atomic_write
-from zescrow_core.custodians import MAX_CUSTODIANS
+from zescrow_core.custodians import MAX_CUSTODIANS, threshold_fits
 
 META, KEYS = "custodians.json", "custodians.asc"
 MAX_KEYS_FILE_BYTES = 1024 * 1024
@@ -67,7 +67,7 @@ def import_keys(data_dir, keys_file, threshold):
     if not 1 <= n <= MAX_CUSTODIANS:
         raise CustodiansError("%s holds %d public keys; custodians mode takes 1 to %d"
                               % (keys_file, n, MAX_CUSTODIANS))
-    if not (2 <= threshold <= n or threshold == n == 1):
+    if not threshold_fits(threshold, n):
         raise CustodiansError("a threshold of %d does not fit %d custodians (2 <= k <= n)"
                               % (threshold, n))
     meta = {"threshold": threshold, "custodians": members}

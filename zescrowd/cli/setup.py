@@ -26,12 +26,12 @@ def run(args, out):
     if args.system and os.geteuid() != 0:
         raise SetupNeedsRoot(path=conf_path, user=cfg.user, url=url)
     ca_data = enrol.read_ca(args.ca_file) if args.ca_file else None
-    published, key_data = enrol.fetch(url, args.ca_file)
+    published, key_data, info = enrol.fetch(url, args.ca_file)
     _check_key(key_data, published)
     if args.fingerprint and not enrol.same_fingerprint(args.fingerprint, published):
         raise SetupFingerprintMismatch(host=url, actual=published, expected=args.fingerprint)
     out.write("Server %s publishes the key\n  %s\n" % (url, spaced_fingerprint(published)))
-    custodians = enrol.recovery(url, args.ca_file)
+    custodians = enrol.recovery(url, args.ca_file, info)
     _show_recovery(custodians, out)
     if custodians is not None and args.custodians is not None:
         _check_custodians(url, custodians, args.custodians)
