@@ -10,6 +10,7 @@ VPY         := $(VENV)/bin/python
 # dependencies as Debian ships them, and the server's Debian 12 stack (the
 # server tests run on it as well as on the venv's newer one from PyPI).
 APT_PACKAGES := ecryptfs-utils gnupg keyutils libpam-python pamtester util-linux procps passwd \
+	gcc libc6-dev libpam0g-dev \
 	python3-gnupg python3-pydbus python3-systemd python3-requests python3-pycryptodome \
 	python3-venv python3-pip \
 	chromium libnss3-tools postgresql wrk curl haproxy \
@@ -25,7 +26,7 @@ PIP_PACKAGES := pytest hypothesis python-pam \
 	jinja2 httpx itsdangerous python-multipart cryptography \
 	schemathesis aiosmtpd playwright
 
-.PHONY: all deps venv test demo bench bench-server docs gallery clean
+.PHONY: all deps venv module test demo bench bench-server docs gallery clean
 
 all: test
 
@@ -55,20 +56,24 @@ tests/oidc/node_modules/.ready: tests/oidc/package.json tests/oidc/package-lock.
 
 venv: deps $(VENV)/.ready tests/oidc/node_modules/.ready
 
+# pam_zescrow.so, the PAM module that starts the hook (build/pam/, ignored).
+module: deps
+	$(MAKE) -C pam_zescrow/module
+
 # A test run leaves the work tree as it found it (git status before = after):
 # anything it writes is either removed or ignored in .gitignore.
-test: venv
+test: venv module
 	@git status --porcelain 2>/dev/null > $(VENV)/tree-before || true
 	ZESCROW_TESTONLY_REQUIRE_ALL=1 $(VPY) -m pytest $(PYTEST_ARGS)
 	@git status --porcelain 2>/dev/null > $(VENV)/tree-after || true
 	@diff -u --label before --label after $(VENV)/tree-before $(VENV)/tree-after \
 	  || { echo "make test: the run changed the work tree (above); remove or ignore what it wrote"; exit 1; }
 
-demo: venv
+demo: venv module
 	$(VPY) demo/demo.py
 
 # The figures in docs/BENCHMARKS.md; bench/server (about 8 minutes) on its own.
-bench: venv
+bench: venv module
 	$(VPY) bench/unwrap
 	$(VPY) bench/login
 	$(VPY) bench/daemon

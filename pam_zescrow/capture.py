@@ -1,6 +1,6 @@
 """Capture: the LOGIN password, as bytes, into a wipeable Secret.
 
-The PAM hook gets it on stdin from `pam_exec.so expose_authtok`; the CLI
+The PAM hook gets it on stdin (a pipe from pam_zescrow.so, or pam_exec); the CLI
 from a terminal without echo or from a file descriptor. A login password
 is bytes, not text: it is never decoded. It is read with `readinto` into a
 bytearray so that no immutable copy is made on the way in.
@@ -35,7 +35,7 @@ def read_raw(fd, strip_newline=False):
         if n == 0:
             break
         used += n
-    # C semantics: the password ends at the first NUL (pam_exec may send one).
+    # C semantics: the password ends at the first NUL (pam_exec sends one).
     nul = buf.find(b"\0", 0, used)
     end = used if nul == -1 else nul
     if strip_newline and end and buf[end - 1] == 0x0A:

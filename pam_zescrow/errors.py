@@ -147,7 +147,8 @@ class StateCorrupt(ZescrowError):
 class NotAllowed(ZescrowError):
     code, exit_code = "not-allowed", 17
     message = "zescrow cannot act for {user}: {reason}"
-    hint = ("the PAM hook must run as root: add seteuid to its pam_exec line "
+    hint = ("the PAM hook must run as root: use the profile's pam_zescrow.so, or add "
+            "seteuid to a pam_exec line "
             "(see docs/pam.md)")
 
 

@@ -1,12 +1,15 @@
-"""The PAM hook: `pam_exec.so expose_authtok seteuid /usr/bin/python3 -I -S …/hook.py`.
+"""The PAM hook: `/usr/bin/python3 -I -S …/hook.py`, started by pam_zescrow.so.
 
 It runs in the auth phase, after the stack has accepted the password (the
-Additional block of common-auth), with the password on stdin. It never
+Additional block of common-auth), with the password on stdin: a pipe from
+the PAM module pam_zescrow.so (module/pam_zescrow.c), which has already
+returned to the login at idle priority; or, for an admin who prefers it,
+`pam_exec.so expose_authtok seteuid`, which waits for the hook. It never
 changes the outcome of a login (S4): whatever happens it exits 0 — the
 pam.d line is `optional` besides — and it logs one line with the reason.
 
-The login waits only for what must happen while it waits: the password is
-read from stdin, then the hook forks and exits. Everything else runs in the
+Under pam_exec the login waits for what the hook does before it exits: the
+password is read from stdin, then the hook forks and exits. Everything else runs in the
 detached child, at idle CPU and I/O priority, so that logins — a storm of
 them too — never wait for zescrow (bench/login --storm):
 
@@ -15,8 +18,8 @@ them too — never wait for zescrow (bench/login --storm):
                      unwrap → verify → archive → seal → spool → state
 
 Arguments from the pam.d line (the only configuration it takes; the
-environment is not trusted, except PAM_USER and PAM_TYPE that pam_exec
-sets): conf=FILE, state_dir=DIR, logfile=FILE, budget=SECONDS, debug.
+environment is not trusted, except PAM_USER and PAM_TYPE that the module
+and pam_exec set): conf=FILE, state_dir=DIR, logfile=FILE, budget=SECONDS, debug.
 
 Core dumps are off from the first line on (RLIMIT_CORE 0, soft and hard):
 a crash while the password is in memory must not write it to disk.
@@ -46,7 +49,7 @@ def main(argv):
     alarm.reset_inherited_signals()  # the budgets must work whatever the login program set
     opts = parse_args(argv)
     user = os.environ.get("PAM_USER") or ""
-    alarm.start(HOOK_BUDGET_SECONDS)  # stdin from pam_exec should never stall; if it does
+    alarm.start(HOOK_BUDGET_SECONDS)  # stdin should never stall; if it does
     try:
         if os.environ.get("PAM_TYPE") != "auth":
             return 0  # the profile puts the hook in auth only: nothing to do elsewhere

@@ -22,6 +22,19 @@ from tests.common.ecryptfs_tools import make_setup
 ROOT = Path(__file__).resolve().parent.parent.parent
 HOOK = ROOT / "pam_zescrow" / "hook.py"
 PYTHON = "/usr/bin/python3"
+MODULE = ROOT / "build" / "pam" / "pam_zescrow.so"  # make -C pam_zescrow/module
+PROFILE = ROOT / "pam_zescrow" / "pam-configs" / "zescrow"
+INSTALLED_HOOK = "/usr/lib/python3/dist-packages/pam_zescrow/hook.py"
+
+
+def profile_auth_line():
+    """The profile's Auth line, with this tree's module and hook for the installed ones."""
+    text = PROFILE.read_text()
+    line = text.split("\nAuth:\n", 1)[1].splitlines()[0].strip()
+    if "pam_zescrow.so" in line:
+        assert MODULE.exists(), "build the PAM module first: make -C pam_zescrow/module"
+        line = line.replace("pam_zescrow.so", "%s hook=%s" % (MODULE, HOOK), 1)
+    return line.replace(INSTALLED_HOOK, str(HOOK))
 
 
 class Machine:
@@ -84,9 +97,14 @@ class Machine:
         return self.base / user / "ecryptfs-store" / ".ecryptfs"
 
     # --- PAM ---------------------------------------------------------------
-    def service(self, hook_args=(), with_hook=True, flags="-I -S", debug=True, misplaced=False):
+    def service(self, hook_args=(), with_hook=True, flags="-I -S", debug=True, misplaced=False,
+                launcher="profile"):
         """A service file shaped like Debian's common-auth, the hook in Additional.
 
+        launcher: "profile", the Auth line that pam-auth-update installs
+        (pam_zescrow/pam-configs/zescrow), pointed at this tree's module and
+        hook; or "pam_exec", the hook run by `pam_exec.so expose_authtok` as
+        an admin may write it by hand (`flags` are the interpreter's then).
         misplaced: the hook before pam_unix, as an admin might put it by hand:
         it then runs for every password typed, right or wrong."""
         name = "zescrow-test-" + secrets.token_hex(4)
@@ -96,8 +114,11 @@ class Machine:
         if with_hook:
             args = ["conf=%s" % self.conf, "state_dir=%s" % self.state_dir,
                     "logfile=%s" % self.logfile] + (["debug"] if debug else []) + list(hook_args)
-            hook = ("auth\toptional\tpam_exec.so expose_authtok seteuid quiet %s %s %s %s"
-                    % (PYTHON, flags, HOOK, " ".join(args)))
+            if launcher == "profile":
+                hook = "auth\t%s %s" % (profile_auth_line(), " ".join(args))
+            else:
+                hook = ("auth\toptional\tpam_exec.so expose_authtok seteuid quiet %s %s %s %s"
+                        % (PYTHON, flags, HOOK, " ".join(args)))
             if misplaced:
                 lines.insert(0, hook)
             else:
@@ -253,7 +274,6 @@ sys.exit(0 if ok else 1)
                           timeout=60)
 
 
-SHIPPED_HOOK = "/usr/lib/python3/dist-packages/pam_zescrow/hook.py"
 
 
 def system_stack_login(machine, user, password, service="login", ops=("authenticate",)):
@@ -268,9 +288,10 @@ def system_stack_login(machine, user, password, service="login", ops=("authentic
         for src, name in (("/etc/pam.d", "pam.d"), ("/var/lib/pam", "varlibpam"),
                           ("/usr/share/pam-configs", "pam-configs")):
             shutil.copytree(src, os.path.join(work, name), symlinks=True)
-        profile = (ROOT / "pam_zescrow" / "pam-configs" / "zescrow").read_text().replace(
-            "-I -S %s" % SHIPPED_HOOK, "-I -S %s conf=%s state_dir=%s logfile=%s debug" % (
-                HOOK, machine.conf, machine.state_dir, machine.logfile))
+        profile = PROFILE.read_text().replace(
+            "pam_zescrow.so", "%s hook=%s conf=%s state_dir=%s logfile=%s debug" % (
+                MODULE, HOOK, machine.conf, machine.state_dir, machine.logfile))
+        assert MODULE.exists(), "build the PAM module first: make -C pam_zescrow/module"
         with open(os.path.join(work, "pam-configs", "zescrow"), "w") as f:
             f.write(profile)
         script = "\n".join([

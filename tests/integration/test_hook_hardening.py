@@ -124,7 +124,7 @@ def test_a_misplaced_hook_backs_off_after_a_wrong_password(machine):
     """Before pam_unix, the hook sees every guess: one key derivation, then no
     more for that user for a while."""
     user = machine.add_user(PASSWORD, MOUNT)
-    service = machine.service(misplaced=True)
+    service = machine.service(misplaced=True, launcher="pam_exec")
     machine.pamtester(service, user, b"guess one")
     log = machine.wait_for_log("[wrong-password]")
     assert log.count("[wrong-password]") == 1

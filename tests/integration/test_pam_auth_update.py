@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from tests.common.pam import HOOK, system_stack_login
+from tests.common.pam import HOOK, MODULE, system_stack_login
 from tests.conftest import require
 from tests.integration.test_pam_hook import FAILED, MOUNT, PASSWORD, SPOOLED, machine  # noqa: F401
 
@@ -23,7 +23,7 @@ def test_profile_puts_the_hook_last_in_auth_and_a_login_escrows(machine):
     assert proc.returncode == 0, out + proc.stderr.decode("utf-8", "replace")
     auth = [line for line in out.splitlines() if line.startswith("auth")]
     ours = [i for i, line in enumerate(auth) if str(HOOK) in line]
-    assert len(ours) == 1 and "optional" in auth[ours[0]] and "expose_authtok" in auth[ours[0]]
+    assert len(ours) == 1 and auth[ours[0]].split()[1:3] == ["optional", str(MODULE)]
     for module in ("pam_unix.so", "pam_ecryptfs.so"):
         at = [i for i, line in enumerate(auth) if module in line]
         assert all(i < ours[0] for i in at), (module, auth)
@@ -40,7 +40,7 @@ def test_a_uids_first_login_since_boot_returns_despite_pam_ecryptfs_placeholder(
     not for EOF — and the hook must still escrow."""
     import subprocess
 
-    from tests.common.pam import uids_with_keys
+    from tests.common.pam import MODULE, uids_with_keys
 
     require(shutil.which("pam-auth-update"), "pam-auth-update (libpam-runtime) is missing")
     user = machine.add_user(PASSWORD, MOUNT)

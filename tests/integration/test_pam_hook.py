@@ -177,10 +177,21 @@ def test_a_key_that_is_not_the_pinned_one_is_refused(machine, other_key, server_
     assert "refusing to encrypt to it" in log
 
 
-def test_a_login_without_a_password_does_nothing(machine):
+def test_a_login_without_a_password_is_never_asked_for_one(machine):
+    """pam_exec's expose_authtok prompted "Password: " itself when the stack held
+    none (S4: zescrow must never change a login); the profile's module never asks."""
     user = machine.add_user(PASSWORD, MOUNT)
     subprocess.run(["passwd", "--delete", user], check=True, capture_output=True)
-    login_ok(machine, machine.service(), user, b"")  # pam_unix nullok lets it in
+    proc = login_ok(machine, machine.service(), user, b"")  # pam_unix nullok lets it in
+    assert b"Password" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+    assert machine.log() == "" and machine.spooled(user) == []
+
+
+def test_the_hook_itself_does_nothing_with_an_empty_password(machine):
+    """Under pam_exec, which hands it an empty one."""
+    user = machine.add_user(PASSWORD, MOUNT)
+    subprocess.run(["passwd", "--delete", user], check=True, capture_output=True)
+    login_ok(machine, machine.service(launcher="pam_exec"), user, b"")
     machine.wait_for_log("logged in without a password: nothing to do")
     assert FAILED not in machine.log() and machine.spooled(user) == []
 
