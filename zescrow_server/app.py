@@ -24,6 +24,7 @@ from .headers import SecurityHeaders
 from .keys import routes as key_routes
 from .keys.service import ServerKey
 from .legacy import routes as legacy_routes
+from .recovery import pages as recovery_pages, routes as recovery_routes
 from .quotas.service import Quotas
 from .ratelimit import RateLimiter
 from .templates import Templates
@@ -83,7 +84,8 @@ def create_app(settings, run_verifier=True):
     app.add_middleware(bodylimit.BodyLimit, limits=bodylimit.limits(settings))
     app.add_middleware(SecurityHeaders, hsts=settings.public_url.startswith("https://"))
     for router in (key_routes.router, escrow_routes.router, legacy_routes.router,
-                   auth_routes.router, claim_routes.router, pages.router):
+                   auth_routes.router, claim_routes.router, pages.router,
+                   recovery_routes.router, recovery_pages.router):
         app.include_router(router)
     _error_handlers(app)
     return app

@@ -49,6 +49,7 @@ class Settings:
     # "server": sealed to this server's key, which verifies and hands them back;
     # "custodians": k of n custodians (init --custodians), this server cannot open them.
     recovery: str = "server"
+    recovery_request_days: int = 7  # custodians mode: a recovery request is open this long
     smtp_host: str = ""
     smtp_port: int = 25
     smtp_from: str = "zescrow@localhost"

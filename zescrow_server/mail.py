@@ -1,4 +1,5 @@
-"""Telling an owner that their escrow was downloaded (S6), when SMTP is configured."""
+"""Mail, when SMTP is configured: an owner's escrow was downloaded (S6); in custodians
+mode, a recovery request to its custodians and its owner, and how it ended."""
 
 import logging
 import smtplib
@@ -34,3 +35,26 @@ def download_notice(settings, escrow, who, source):
     except (OSError, smtplib.SMTPException) as err:
         log.error("could not mail the download notice for escrow %s: %s", escrow.id, err)
         return False
+
+
+def send(settings, to, subject, text, what):
+    """One plain-text mail; False (and a log line naming `what`) when it cannot go."""
+    if not settings.smtp_host or not to:
+        return False
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = settings.smtp_from, to, subject
+    msg.set_content(text)
+    try:
+        with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=10) as smtp:
+            smtp.send_message(msg)
+        return True
+    except (OSError, smtplib.SMTPException) as err:
+        log.error("could not mail %s to %s: %s", what, to, err)
+        return False
+
+
+def address_in(user_id):
+    """The address in an OpenPGP user ID "Name (comment) <addr>", or ""."""
+    start, end = user_id.rfind("<"), user_id.rfind(">")
+    addr = user_id[start + 1:end] if 0 <= start < end else ""
+    return addr if "@" in addr and " " not in addr and len(addr) <= 254 else ""

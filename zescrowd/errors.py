@@ -252,3 +252,32 @@ class SetupCustodiansInvalid(ZescrowError):
     message = "the server {host} publishes custodians zescrow cannot pin: {reason}"
     hint = ("tell the server's administrator (zescrow-server init --custodians FILE "
             "--threshold K); nothing was changed")
+
+
+class RecoveryWaiting(ZescrowError):
+    code, exit_code = "recovery-waiting", 78
+    message = ("recovery request {request}: {approved} of the {need} custodian approvals it "
+               "needs are in{declined}")
+    hint = ("your custodians were asked; run the same command again later (it keeps this "
+            "computer's recovery key until then). Request expires {expires} UTC")
+
+
+class RecoveryRefused(ZescrowError):
+    code, exit_code = "recovery-refused", 79
+    message = "the server refused the recovery request's step: {reason}"
+    hint = "{what_next}"
+
+
+class CustodianKeyNotHere(ZescrowError):
+    code, exit_code = "custodian-key-not-here", 48
+    message = ("none of this request's custodians ({custodians}) has a secret key in "
+               "{gnupghome}")
+    hint = ("run the command as the custodian, with the gpg home (--gnupghome) or smartcard "
+            "that holds their key")
+
+
+class CustodianNotConfirmed(ZescrowError):
+    code, exit_code = "custodian-not-confirmed", 49
+    message = "nothing was sent: {reason}"
+    hint = ("check the requester's key fingerprint with the person who asked, by a way you "
+            "trust, then run the command again")

@@ -42,3 +42,21 @@ def make_server_key(folder, name="zescrow test server"):
     with open(key.public_path, "wb") as f:
         f.write(key.gpg("--armor", "--export", key.fingerprint).stdout)
     return key
+
+
+def make_custodian_key(folder, name):
+    """A custodian's key: ed25519 that signs (their decisions) and a cv25519 subkey
+    that receives shares; the user ID carries an address (recovery mail goes there)."""
+    home = tempfile.mkdtemp(prefix="zk-", dir="/dev/shm")
+    key = ServerKey(home, None, os.path.join(folder, name.replace(" ", "-") + ".asc"))
+    email = name.replace(" ", ".") + "@custodians.test"
+    proc = key.gpg("--quick-gen-key", "%s <%s>" % (name, email), "ed25519", "sign,cert", "never")
+    assert proc.returncode == 0, proc.stderr.decode()
+    listing = key.gpg("--with-colons", "--list-keys").stdout.decode()
+    key.fingerprint = [l.split(":")[9] for l in listing.splitlines() if l.startswith("fpr:")][0]
+    proc = key.gpg("--quick-add-key", key.fingerprint, "cv25519", "encr", "never")
+    assert proc.returncode == 0, proc.stderr.decode()
+    with open(key.public_path, "wb") as f:
+        f.write(key.gpg("--armor", "--export", key.fingerprint).stdout)
+    key.email = email
+    return key

@@ -21,7 +21,16 @@ from .command import Command
 
 
 def run(args, out):
-    data = _read_file(args.archive, defaults.MAX_ARCHIVE_BYTES * 4)
+    if args.request:
+        from .recover_request import archive_from_request
+
+        data = archive_from_request(args, out)
+        args.archive = "the escrow of request %s" % args.request.rstrip("/").rsplit("/", 1)[-1][:8]
+    elif args.archive:
+        data = _read_file(args.archive, defaults.MAX_ARCHIVE_BYTES * 4)
+    else:
+        raise UnreadableFile(path="(none)", reason="give the ARCHIVE the server's download gave "
+                             "you, or --request URL in custodians mode")
     setup, raw = _read(data, args.archive)
     with Secret(raw) as passphrase:
         verified = verify.verify(setup, passphrase)
@@ -127,7 +136,13 @@ def _rewrap(args, passphrase, out):
 
 
 def add_arguments(parser):
-    parser.add_argument("archive", metavar="ARCHIVE", help="the .tar.gz the server gave you")
+    parser.add_argument("archive", metavar="ARCHIVE", nargs="?",
+                        help="the .tar.gz the server gave you (server mode)")
+    parser.add_argument("--request", metavar="URL",
+                        help="custodians mode: the recovery request's link "
+                        "(https://SERVER/recover/…) from the server's page")
+    parser.add_argument("--ca-file", metavar="FILE",
+                        help="with --request: trust the server's certificate from this CA file")
     parser.add_argument("--ecryptfs-dir", metavar="DIR",
                         help="also check that the archive belongs to this eCryptfs folder")
     parser.add_argument("--show-passphrase", action="store_true",
