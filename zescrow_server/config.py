@@ -100,6 +100,9 @@ def load(data_dir, environ=None):
     if settings.recovery not in RECOVERY_MODES:
         raise ServerConfigInvalid(source=path, reason="setting recovery: %r is not one of %s"
                                   % (settings.recovery, ", ".join(RECOVERY_MODES)))
+    if not 1 <= settings.recovery_request_days <= 365:
+        raise ServerConfigInvalid(source=path, reason="setting recovery_request_days: %d is not "
+                                  "1 to 365" % settings.recovery_request_days)
     return settings
 
 

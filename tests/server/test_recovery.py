@@ -255,4 +255,14 @@ def test_decisions_that_do_not_hold_are_refused(blind, escrow, custodians, tmp_p
     r = blind.session().put(blind.url + "/api/v1/recovery/" + requester_url.rsplit("/", 1)[-1]
                             + "/key", data=open(keys[2].public_path, "rb").read())
     assert r.status_code == 409, r.text
-    del people
+    # Requests expire: past its time nobody can decide or fetch any more.
+    db = sqlite3.connect(str(blind.data / "zescrow.db"))
+    db.execute("UPDATE recovery_requests SET expires_at = '2000-01-01 00:00:00' WHERE id = ?",
+               (doc["id"],))
+    db.commit()
+    db.close()
+    late = _custodian(people[1], "approve", custodian_url, "--expect-requester",
+                      doc["requester_fingerprint"], "--yes")
+    assert late.returncode == 79 and "expired" in late.stderr, late.stdout + late.stderr
+    fetch = _requester(["--request", requester_url], home, ca)
+    assert fetch.returncode == 79 and "expired" in fetch.stderr, fetch.stdout + fetch.stderr

@@ -151,6 +151,8 @@ max_upload_bytes = 65536
 claim_window_seconds = 86400
 rate_limit_per_minute = 120
 download_max_age_seconds = 300
+# Custodians mode: how many days a recovery request stays open.
+recovery_request_days = 7
 # A request must be complete within this many seconds (slow clients are closed).
 request_timeout_seconds = 10
 # Caps on what waits to be claimed, for all nodes together (0: no cap).

@@ -24,7 +24,7 @@ from zescrow_core import custodians as container
 from zescrow_core.errors import ShareInvalid
 
 from .. import recovery
-from ..errors import CustodianNotConfirmed
+from ..errors import CustodianNotConfirmed, RecoveryRefused
 from .command import Command
 
 
@@ -38,8 +38,8 @@ def run(args, out):
     me = recovery.my_custodian(doc, args.gnupghome)
     _show(doc, me, out)
     if doc["state"] != "open":
-        out.write("This request is %s: there is nothing to decide.\n" % printable(doc["state"]))
-        return 0
+        raise RecoveryRefused(reason="the request is %s: there is nothing to decide"
+                              % printable(doc["state"]), what_next="nothing was sent")
     share = None
     if args.action == "approve":  # a decline gives nothing away: no confirmation needed
         if not doc["requester_fingerprint"]:
