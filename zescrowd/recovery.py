@@ -168,6 +168,10 @@ def _own_fingerprint(home):
     return _primary_fingerprints(listing, "sec")[0] if "sec:" in listing else None
 
 
+def stop_agent(home):
+    subprocess.run(["gpgconf", "--homedir", home, "--kill", "all"], capture_output=True)
+
+
 def open_shares(home, doc, host):
     """The custodians' shares, decrypted with the ephemeral key; then the archive."""
     shares = doc.get("shares")

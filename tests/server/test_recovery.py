@@ -98,6 +98,17 @@ def browser(tls_dir):
     b.close()
 
 
+@pytest.fixture
+def requester_home():
+    """The requesting machine's HOME: short (gpg's socket paths must be), removed after."""
+    home = Path(tempfile.mkdtemp(prefix="zr-"))
+    yield home
+    for agent_home in (home / "data" / "zescrow" / "recovery").glob("*"):
+        subprocess.run(["gpgconf", "--homedir", str(agent_home), "--kill", "all"],
+                       capture_output=True)
+    shutil.rmtree(home, ignore_errors=True)
+
+
 def _requester(args, home, ca):
     env = dict(os.environ, HOME=str(home), XDG_DATA_HOME=str(home / "data"),
                ZESCROW_CONF=str(home / "none.conf"), ZESCROW_USER_CONF=str(home / "none2.conf"))
@@ -129,7 +140,7 @@ def _mails_to(smtp, address, count, timeout=10):
 
 
 def test_two_of_three_custodians_recover_the_key_one_cannot(blind, escrow, custodians, browser,
-                                                          smtp, tls_dir, tmp_path):
+                                                          smtp, tls_dir, requester_home):
     keys, _, people = custodians
     sealed, setup = escrow
     ca = os.path.join(tls_dir, "ca.pem")
@@ -164,7 +175,7 @@ def test_two_of_three_custodians_recover_the_key_one_cannot(blind, escrow, custo
     _mails_to(smtp, "alice@example.test", 1)
 
     # The requesting machine: makes its key, registers it, waits for the custodians.
-    home = Path(tempfile.mkdtemp(prefix="zr-"))  # gpg's socket paths must stay short
+    home = requester_home
     first = _requester(["--request", requester_url], home, ca)
     assert first.returncode == 78, first.stdout + first.stderr
     fpr = re.search(r"recovery key: ([0-9A-F ]{49})", first.stdout).group(1).replace(" ", "")
@@ -195,6 +206,9 @@ def test_two_of_three_custodians_recover_the_key_one_cannot(blind, escrow, custo
     assert "MOUNT passphrase: %s" % MOUNT.decode() in done.stdout
     assert "Declined by" in done.stdout and "call me first" in done.stdout
     assert not list((home / "data" / "zescrow" / "recovery").iterdir())  # key pair gone
+    agents = subprocess.run(["pgrep", "-f", "gpg-agent --homedir %s" % home],
+                            capture_output=True)
+    assert agents.returncode == 1, agents.stdout  # and no agent of it left running
 
     # The owner was told it can complete; the owner's page shows the decisions.
     assert any("can complete" in m["Subject"] for m in _mails_to(smtp, "alice@example.test", 2))
@@ -214,7 +228,8 @@ def test_two_of_three_custodians_recover_the_key_one_cannot(blind, escrow, custo
     assert blob and MOUNT not in blob and b"zescrow-custodian-share" not in blob
 
 
-def test_decisions_that_do_not_hold_are_refused(blind, escrow, custodians, tmp_path, tls_dir):
+def test_decisions_that_do_not_hold_are_refused(blind, escrow, custodians, requester_home,
+                                               tls_dir):
     """A statement for another request, and one signed by a key that is not the
     custodian's, are refused; so is a registered key a second time."""
     keys, _, people = custodians
@@ -229,7 +244,7 @@ def test_decisions_that_do_not_hold_are_refused(blind, escrow, custodians, tmp_p
                     data={"csrf": csrf, "reason": "testing refusals"}).text
     requester_url = re.search(r'recover --request (\S+)</pre>', opened).group(1)
     custodian_url = re.search(r'custodian approve (\S+)</pre>', opened).group(1)
-    home = Path(tempfile.mkdtemp(prefix="zr-"))
+    home = requester_home
     assert _requester(["--request", requester_url], home, ca).returncode == 78
     token = custodian_url.rsplit("/", 1)[-1]
     api = blind.url + "/api/v1/custodian/" + token
@@ -266,3 +281,27 @@ def test_decisions_that_do_not_hold_are_refused(blind, escrow, custodians, tmp_p
     assert late.returncode == 79 and "expired" in late.stderr, late.stdout + late.stderr
     fetch = _requester(["--request", requester_url], home, ca)
     assert fetch.returncode == 79 and "expired" in fetch.stderr, fetch.stdout + fetch.stderr
+
+
+def test_too_many_declines_close_the_request_and_the_owner_is_told(blind, escrow, custodians,
+                                                                   tls_dir, smtp):
+    """With k = 2 of 3, two declines mean it can never complete: declined, mailed, closed."""
+    _, _, people = custodians
+    sealed, _ = escrow
+    created = upload(blind, sealed, ctype=TYPE).json()
+    s = signed_in(blind, "test", "carol")
+    assert claim(s, created["claim_url"]).status_code == 303
+    page = s.get(blind.url + "/escrows/%s/recovery" % created["id"]).text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    opened = s.post(blind.url + "/escrows/%s/recovery" % created["id"],
+                    data={"csrf": csrf, "reason": "please"}).text
+    custodian_url = re.search(r'custodian approve (\S+)</pre>', opened).group(1)
+    for person, why in ((people[0], "not without a call"), (people[1], "no")):
+        decided = _custodian(person, "decline", custodian_url, "--reason", why)
+        assert decided.returncode == 0, decided.stdout + decided.stderr
+    assert "now declined" in decided.stdout
+    late = _custodian(people[2], "decline", custodian_url, "--reason", "late")
+    assert late.returncode == 79 and "declined" in late.stderr, late.stderr
+    assert any("declined" in m["Subject"] for m in _mails_to(smtp, "carol@example.test", 2))
+    page = s.get(blind.url + "/escrows/%s/recovery" % created["id"]).text
+    assert "not without a call" in page and "declined" in page

@@ -24,6 +24,13 @@ def archive_from_request(args, out):
     host = urlsplit(link.server).netloc
     doc = recovery.checked_request(recovery.call("GET", link.api, verify), host)
     home = recovery.requester_home(link.token)
+    try:
+        return _register_or_combine(link, verify, host, doc, home, out)
+    finally:  # gpg's agent for the ephemeral home is not left running (it restarts on demand)
+        recovery.stop_agent(home)
+
+
+def _register_or_combine(link, verify, host, doc, home, out):
     fpr, public = recovery.ephemeral_key(home, doc["id"])
     if doc["requester_fingerprint"] is None:
         recovery.call("PUT", link.api + "/key", verify, body=public,
@@ -53,6 +60,7 @@ def archive_from_request(args, out):
                               declined=("; %d declined" % len(declined)) if declined else "")
     archive = recovery.open_shares(home, doc, host)
     out.write("%d custodians approved; their shares opened the escrow.\n" % len(approved))
+    recovery.stop_agent(home)
     shutil.rmtree(home, ignore_errors=True)  # the ephemeral key has done its work
     return archive
 
