@@ -34,18 +34,22 @@ def prepare_setup(setup, login_password):
 
 
 def escrow(prepared, key_path, fingerprint, spool_dir, user, host=None, server_url="",
-           gnupg_parent=None, custodians=None):
+           gnupg_parent=None, custodians=None, voucher=None):
     """Seal and spool. `custodians`: None (sealed to the server key), or the
-    pinned custodians mode: {"keys_file", "fingerprints", "threshold"}."""
+    pinned custodians mode: {"keys_file", "fingerprints", "threshold"}.
+    `voucher`: the enrolled host's {"statement", "signature"} for this user (#13)."""
     # Imported here: inspect never seals, and these pull in subprocess,
     # socket and tempfile, which it would pay for at every start.
     from . import seal, spool
 
+    import socket
+
     where = {"home_parent": gnupg_parent} if gnupg_parent else {}
-    if custodians:
+    host = host or socket.gethostname()
+    if custodians:  # each share names whose key it is: the custodians see it (#12)
         sealed = seal.seal_to_custodians(prepared.archive.data, custodians["keys_file"],
                                          custodians["fingerprints"], custodians["threshold"],
-                                         **where)
+                                         {"user": user, "host": host}, **where)
     else:
         sealed = seal.seal(prepared.archive.data, key_path, fingerprint, **where)
     from .decide import escrow_digest, target
@@ -59,4 +63,6 @@ def escrow(prepared, key_path, fingerprint, spool_dir, user, host=None, server_u
     if custodians:
         meta.update(custodians=list(custodians["fingerprints"]),
                     threshold=custodians["threshold"])
+    if voucher:
+        meta.update(voucher=voucher)
     return spool.put(spool_dir, sealed, meta)

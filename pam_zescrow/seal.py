@@ -63,7 +63,7 @@ def seal(archive, key_path, fingerprint, home_parent=defaults.GNUPG_HOME_PARENT)
         return encrypt(gpg, archive, fingerprint)
 
 
-def seal_to_custodians(archive, keys_path, fingerprints, threshold,
+def seal_to_custodians(archive, keys_path, fingerprints, threshold, owner,
                        home_parent=defaults.GNUPG_HOME_PARENT):
     """Custodians mode: the zescrow-custodians/1 container for the archive,
     its shares sealed to exactly the pinned `fingerprints` (never to another
@@ -80,7 +80,7 @@ def seal_to_custodians(archive, keys_path, fingerprints, threshold,
             except ServerKeyMismatch as err:
                 raise CustodianKeyMismatch(**err.details) from None
         return custodians.seal(archive, pinned, threshold,
-                               lambda fpr, data: encrypt(gpg, data, fpr))
+                               lambda fpr, data: encrypt(gpg, data, fpr), owner)
 
 
 @contextlib.contextmanager

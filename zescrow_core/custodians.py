@@ -30,17 +30,21 @@ from pam_zescrow import openpgp
 from .errors import ContainerInvalid, ShareInvalid, ThresholdNotMet
 
 FORMAT, VERSION = "zescrow-custodians", 1
-SHARE_FORMAT = "zescrow-custodian-share"
+# Version 2 of a share names its owner (user and host, as the sealing client
+# knew them): a custodian sees whose key they help to open from the share
+# itself, which the server cannot change, not only from what the server says.
+SHARE_FORMAT, SHARE_VERSION = "zescrow-custodian-share", 2
 KEY_BYTES, NONCE_BYTES = 16, 12
 MAX_CONTAINER_BYTES = 256 * 1024
 MAX_CUSTODIANS = 16
 
 
 class Share:
-    """One custodian's share, decrypted: which escrow, which x, the 16 bytes."""
+    """One custodian's share, decrypted: which escrow, whose, which x, the 16 bytes."""
 
-    def __init__(self, escrow, index, value, threshold):
+    def __init__(self, escrow, index, value, threshold, owner):
         self.escrow, self.index, self.value, self.threshold = escrow, index, value, threshold
+        self.owner = owner  # {"user", "host"}
 
     def __repr__(self):  # the value is a piece of a key: never shown
         return "<Share %d of escrow %s…, hidden>" % (self.index, self.escrow[:12])
@@ -52,11 +56,12 @@ def header(threshold, custodians):
                        "custodians": list(custodians)})
 
 
-def seal(archive, custodians, threshold, encrypt_to):
+def seal(archive, custodians, threshold, encrypt_to, owner):
     """The container for `archive`, openable by `threshold` of `custodians`.
 
     `custodians`: the pinned fingerprints, in their pinned order.
     `encrypt_to(fingerprint, data)`: seals bytes to one custodian (gpg).
+    `owner`: {"user", "host"} whose key it is, written into every share.
     """
     from Cryptodome.Cipher import AES
     from Cryptodome.Protocol.SecretSharing import Shamir
@@ -76,8 +81,9 @@ def seal(archive, custodians, threshold, encrypt_to):
         key[:] = bytes(len(key))  # the bytes() copies above cannot be wiped (secret.py)
     sealed = []
     for fingerprint, (index, value) in zip(custodians, shares):
-        plain = _canonical({"format": SHARE_FORMAT, "version": VERSION, "escrow": escrow,
-                            "index": index, "threshold": threshold, "share": value.hex()})
+        plain = _canonical({"format": SHARE_FORMAT, "version": SHARE_VERSION, "escrow": escrow,
+                            "index": index, "threshold": threshold, "share": value.hex(),
+                            "owner": {"user": str(owner["user"]), "host": str(owner["host"])}})
         sealed.append({"custodian": fingerprint,
                        "sealed": _b64(encrypt_to(fingerprint, plain))})
     return _canonical({"format": FORMAT, "version": VERSION, "threshold": threshold,
@@ -148,15 +154,20 @@ def open_share(plain):
     try:
         doc = json.loads(bytes(plain))
         ok = (isinstance(doc, dict) and doc.get("format") == SHARE_FORMAT
-              and doc.get("version") == VERSION)
+              and doc.get("version") == SHARE_VERSION)
         value = bytes.fromhex(doc["share"]) if ok else b""
-        index, threshold, escrow = doc["index"], doc["threshold"], doc["escrow"]
+        index, threshold, escrow, owner = (doc["index"], doc["threshold"], doc["escrow"],
+                                           doc["owner"])
     except (ValueError, KeyError, TypeError, UnicodeDecodeError):
-        raise ShareInvalid(reason="it is not a zescrow custodian share") from None
+        raise ShareInvalid(reason="it is not a zescrow custodian share (version %d)"
+                           % SHARE_VERSION) from None
     if not ok or len(value) != KEY_BYTES or not isinstance(index, int) or \
-            not isinstance(threshold, int) or not isinstance(escrow, str):
-        raise ShareInvalid(reason="it is not a zescrow custodian share")
-    return Share(escrow, index, value, threshold)
+            not isinstance(threshold, int) or not isinstance(escrow, str) or \
+            not isinstance(owner, dict) or not all(isinstance(owner.get(k), str)
+                                                   for k in ("user", "host")):
+        raise ShareInvalid(reason="it is not a zescrow custodian share (version %d)"
+                           % SHARE_VERSION)
+    return Share(escrow, index, value, threshold, {"user": owner["user"], "host": owner["host"]})
 
 
 def combine(data, shares):

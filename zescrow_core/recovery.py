@@ -2,8 +2,9 @@
 
 The server accepts a decision only if this exact statement, canonical JSON
 built the same on both sides, is signed by the custodian it names; so a
-decision is bound to one request, its escrow, the requester's key and the
-share sent with it (docs/formats.md, "zescrow-custodian-decision/1").
+decision is bound to one request, its escrow and the container the custodian
+saw (its own id: the SHA-256 of its nonce and ciphertext), the requester's
+key and the share sent with it (docs/formats.md, "zescrow-custodian-decision/1").
 """
 
 import hashlib
@@ -14,10 +15,11 @@ APPROVE, DECLINE = "approve", "decline"
 MAX_REASON = 1000
 
 
-def statement(request, escrow, requester, custodian, decision, reason, share):
+def statement(request, escrow, container, requester, custodian, decision, reason, share):
     """The bytes to sign; `share` is the re-encrypted share (approve) or None (decline)."""
     return json.dumps({"format": FORMAT, "version": VERSION, "request": request,
-                       "escrow": escrow, "requester": requester, "custodian": custodian,
+                       "escrow": escrow, "container": container, "requester": requester,
+                       "custodian": custodian,
                        "decision": decision, "reason": reason[:MAX_REASON],
                        "share_sha256": hashlib.sha256(share).hexdigest() if share else None},
                       sort_keys=True, separators=(",", ":")).encode()

@@ -121,10 +121,18 @@ def checked_request(doc, host):
     decisions = doc.get("decisions")
     if not isinstance(decisions, list) or not all(
             isinstance(d, dict) and d.get("decision") in ("approve", "decline")
-            and isinstance(d.get("custodian"), str) and isinstance(d.get("reason"), str)
-            for d in decisions):
+            and isinstance(d.get("custodian"), str) and FPR.match(d["custodian"])
+            and isinstance(d.get("reason"), str) for d in decisions):
         raise bad("decisions")
+    key = doc.get("requester_key")
+    if key is not None and not (isinstance(key, str) and 0 < len(key) <= 64 * 1024):
+        raise bad("requester_key")
     doc["container_bytes"] = _b64(doc.get("container"), bad("container"))
+    import hashlib
+
+    # The container must be the escrow the request names (its sha256 as uploaded).
+    if hashlib.sha256(doc["container_bytes"]).hexdigest() != escrow["sha256"]:
+        raise bad("container (it is not the escrow whose sha256 the request names)")
     return doc
 
 
@@ -175,9 +183,10 @@ def stop_agent(home):
 def open_shares(home, doc, host):
     """The custodians' shares, decrypted with the ephemeral key; then the archive."""
     shares = doc.get("shares")
-    if not isinstance(shares, list):
+    if not isinstance(shares, list) or len(shares) > len(doc["custodians"]):
         raise ServerAnswerInvalid(host=host, what="a recovery request",
-                                  reason="its approved shares are missing")
+                                  reason="its approved shares are missing, or more than its "
+                                  "custodians")
     opened = []
     for item in shares:
         if not isinstance(item, dict):
@@ -241,8 +250,9 @@ def decrypt_own(gnupghome, sealed):
 
 
 def statement(doc, custodian, decision, reason, share):
-    return statements.statement(doc["id"], doc["escrow"]["id"], doc["requester_fingerprint"],
-                                custodian, decision, reason, share)
+    container_id = container.parse(doc["container_bytes"])["escrow"]
+    return statements.statement(doc["id"], doc["escrow"]["id"], container_id,
+                                doc["requester_fingerprint"], custodian, decision, reason, share)
 
 
 # --- gpg -------------------------------------------------------------------

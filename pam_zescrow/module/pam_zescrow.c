@@ -27,12 +27,15 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <syslog.h>
@@ -101,8 +104,10 @@ static int prepare(pam_handle_t *pamh, const char *user, int argc, const char **
 	l->argv[n] = NULL;
 
 	/* A missing hook or interpreter is said here, where syslog still works:
-	 * the grandchild could only exit silently. */
-	if (access(l->python, X_OK) != 0 || access(hook, R_OK) != 0) {
+	 * the grandchild could only exit silently. Checked with the effective ids
+	 * (under su run by a user the real uid is theirs), as the hook will run. */
+	if (faccessat(AT_FDCWD, l->python, X_OK, AT_EACCESS) != 0 ||
+	    faccessat(AT_FDCWD, hook, R_OK, AT_EACCESS) != 0) {
 		pam_syslog(pamh, LOG_ERR, "user %s: not escrowed: cannot run %s %s (%m); "
 			   "reinstall zescrow-client or fix hook=/python= in pam.d", user,
 			   l->python, hook);
@@ -121,14 +126,19 @@ static int prepare(pam_handle_t *pamh, const char *user, int argc, const char **
 	return 0;
 }
 
-/* In the grandchild: become the hook. Only async-signal-safe calls. */
+/* In the grandchild: become the hook. Only async-signal-safe calls. All
+ * signals are blocked on entry (see pam_sm_authenticate). */
 static void become_hook(int password_fd, const struct launch *l)
 {
 	struct sched_param idle = {0};
 	struct rlimit no_core = {0, 0};
 	sigset_t none;
-	int null, sig;
+	int null, sig, fd;
 
+	/* The login program's handlers are not ours: reset them while every signal
+	 * is still blocked, so that none of them ever runs in this process. */
+	for (sig = 1; sig < NSIG; sig++)
+		signal(sig, SIG_DFL);
 	setsid();
 	/* Idle first: from here on, logins always come before zescrow's work. */
 	sched_setscheduler(0, SCHED_IDLE, &idle);
@@ -136,16 +146,21 @@ static void become_hook(int password_fd, const struct launch *l)
 	/* No core file of anything that holds the password (the limit survives exec). */
 	setrlimit(RLIMIT_CORE, &no_core);
 	/* pam_exec's `seteuid`: the hook runs as the effective user (root in
-	 * login, su, sshd) and drops to the user itself. */
-	if (setuid(geteuid()) != 0)
+	 * login, su, sshd) and drops to the user itself; none of the caller's
+	 * groups go along. */
+	if (geteuid() == 0 && setgroups(0, NULL) != 0)
 		_exit(1);
-	/* The login program's signal mask and handlers are not the hook's. */
+	if (setgid(getegid()) != 0 || setuid(geteuid()) != 0)
+		_exit(1);
+	umask(077);
+	/* The login program's signal mask is not the hook's. */
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	for (sig = 1; sig < NSIG; sig++)
-		signal(sig, SIG_DFL);
 
-	if (dup2(password_fd, 0) != 0)
+	/* A login program with fd 0, 1 or 2 closed got the pipe as one of them:
+	 * move it out of the way first (the copy has no close-on-exec). */
+	fd = password_fd <= 2 ? fcntl(password_fd, F_DUPFD, 3) : password_fd;
+	if (fd < 0 || dup2(fd, 0) != 0)
 		_exit(1);
 	null = open("/dev/null", O_RDWR);
 	if (null < 0 || dup2(null, 1) != 1 || dup2(null, 2) != 2)
@@ -166,6 +181,7 @@ EXPORT int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const ch
 	const void *item = NULL;
 	const char *user, *password;
 	struct launch l;
+	sigset_t all, old;
 	int debug = 0, fds[2], status;
 	size_t len;
 	pid_t pid;
@@ -208,7 +224,11 @@ EXPORT int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const ch
 	close(fds[1]);  /* the hook reads to the end of the pipe */
 
 	/* Two forks, so that the hook is init's child, not the login program's:
-	 * the login program never sees it exit (no SIGCHLD, no zombie). */
+	 * the login program never sees it exit (no SIGCHLD, no zombie). Every
+	 * signal is blocked across them: a handler of the login program must
+	 * never run in a child that holds its descriptors and memory. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
 	pid = fork();
 	if (pid == 0) {
 		pid_t grandchild = fork();
@@ -217,6 +237,7 @@ EXPORT int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const ch
 			become_hook(fds[0], &l);
 		_exit(grandchild < 0 ? 1 : 0);
 	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	close(fds[0]);
 	if (pid < 0) {
 		pam_syslog(pamh, LOG_ERR, "user %s: not escrowed: fork: %m", user);

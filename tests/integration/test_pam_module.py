@@ -151,3 +151,24 @@ def test_a_login_escrows_through_the_profile_line(machine):
     login_ok(machine, machine.service(), user)
     log = machine.wait_for_log(SPOOLED, FAILED)
     assert SPOOLED in log and len(machine.spooled(user)) == 1
+
+
+def test_a_login_program_with_its_standard_descriptors_closed_still_hands_over_the_password(
+        machine, probe):
+    """With fd 0 closed in the login program, the pipe's read end is fd 0 and its
+    close-on-exec flag stayed set: the hook got no stdin (the review's P2)."""
+    import sys
+
+    path, out, go = probe
+    user = machine.add_user(b"plain ascii password", MOUNT)
+    service = _service_with(machine, path, "out=%s" % out, "go=%s" % go)
+    code = ("import os, sys, pam; os.close(0); os.close(2); p = pam.pam(); "
+            "sys.exit(0 if p.authenticate(sys.argv[1], 'plain ascii password', "
+            "service=sys.argv[2]) else 1)")
+    proc = subprocess.run([sys.executable, "-c", code, user, service], capture_output=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stdout
+    seen = json.loads(_wait_for_file(out).read_text())
+    go.touch()
+    assert bytes.fromhex(seen["stdin"]) == b"plain ascii password"
+    assert seen["fds"] == [0, 1, 2, 3]

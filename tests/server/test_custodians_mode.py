@@ -54,7 +54,7 @@ def container(custodian_keys, tmp_path_factory):
     folder = tmp_path_factory.mktemp("client")
     prepared = pipeline.prepare(str(make_setup(folder, MOUNT, LOGIN)), LOGIN)
     return seal.seal_to_custodians(prepared.archive.data, str(combined),
-                                   [k.fingerprint for k in keys], 2)
+                                   [k.fingerprint for k in keys], 2, {"user": "alice", "host": "testbox"})
 
 
 def test_init_and_the_server_publish_the_mode_and_the_custodians(blind, custodian_keys):
@@ -116,7 +116,8 @@ def test_a_container_that_does_not_match_is_refused(blind, container, custodian_
     r = blind.session().post(blind.url + "/api/v1/escrows", data=json.dumps(doc).encode(),
                              headers={"Content-Type": TYPE})
     assert r.status_code == 422 and r.json()["error"] == "custodian-container-invalid"
-    other_k = seal.seal_to_custodians(b"archive", str(combined), [k.fingerprint for k in keys], 3)
+    other_k = seal.seal_to_custodians(b"archive", str(combined), [k.fingerprint for k in keys], 3,
+                                      {"user": "alice", "host": "testbox"})
     r = blind.session().post(blind.url + "/api/v1/escrows", data=other_k,
                              headers={"Content-Type": TYPE})
     assert r.status_code == 422 and "threshold is 3" in r.json()["message"]

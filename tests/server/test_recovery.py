@@ -86,7 +86,7 @@ def escrow(custodians, tmp_path_factory):
     setup = make_setup(folder, MOUNT, LOGIN)
     prepared = pipeline.prepare(str(setup), LOGIN)
     sealed = seal.seal_to_custodians(prepared.archive.data, str(combined),
-                                     [k.fingerprint for k in keys], 2)
+                                     [k.fingerprint for k in keys], 2, {"user": "alice", "host": "testbox"})
     return sealed, setup
 
 
@@ -199,6 +199,9 @@ def test_two_of_three_custodians_recover_the_key_one_cannot(blind, escrow, custo
     approve = _custodian(c, "approve", custodian_url, "--expect-requester", fpr, "--yes")
     assert approve.returncode == 0 and "ready" in approve.stdout, approve.stdout + approve.stderr
 
+    # Asked for nothing yet: it says how, and keeps this computer's recovery key.
+    plain = _requester(["--request", requester_url], home, ca)
+    assert plain.returncode == 1 and "--show-passphrase" in plain.stdout, plain.stdout
     done = _requester(["--request", requester_url, "--ecryptfs-dir", str(setup),
                        "--show-passphrase"], home, ca)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -219,7 +222,7 @@ def test_two_of_three_custodians_recover_the_key_one_cannot(blind, escrow, custo
     actions = [e["action"] for e in _audit(blind) if e["escrow_id"] == created["id"]]
     assert actions == ["upload", "claim", "recovery-request", "recovery-mail", "recovery-key",
                        "recovery-approve", "recovery-decline", "recovery-approve",
-                       "recovery-ready", "recovery-fetch"], actions
+                       "recovery-ready", "recovery-fetch", "recovery-fetch"], actions
     # The server never held a share or the key in the clear.
     db = sqlite3.connect(str(blind.data / "zescrow.db"))
     blob = b"".join(bytes(r[0]) for r in db.execute("SELECT share FROM recovery_decisions "
@@ -255,14 +258,25 @@ def test_decisions_that_do_not_hold_are_refused(blind, escrow, custodians, reque
         return key.gpg("--armor", "--local-user", key.fingerprint, "--detach-sign",
                        input=statement).stdout.decode()
 
+    import base64
+
+    from zescrow_core import custodians as cust
+
     a = keys[0]
-    other_request = recovery.statement("0" * 16, doc["escrow"]["id"],
+    box = cust.parse(base64.b64decode(doc["container"]))["escrow"]
+    other_request = recovery.statement("0" * 16, doc["escrow"]["id"], box,
                                        doc["requester_fingerprint"], a.fingerprint, "decline",
                                        "x", None)
     r = blind.session().post(api + "/decision", json={"statement": other_request.decode(),
                                                       "signature": signed(other_request, a)})
     assert r.status_code == 422 and r.json()["error"] == "statement-mismatch", r.text
-    mine = recovery.statement(doc["id"], doc["escrow"]["id"], doc["requester_fingerprint"],
+    other_box = recovery.statement(doc["id"], doc["escrow"]["id"], "f" * 64,
+                                   doc["requester_fingerprint"], a.fingerprint, "decline", "x",
+                                   None)
+    r = blind.session().post(api + "/decision", json={"statement": other_box.decode(),
+                                                      "signature": signed(other_box, a)})
+    assert r.status_code == 422 and r.json()["error"] == "statement-mismatch", r.text
+    mine = recovery.statement(doc["id"], doc["escrow"]["id"], box, doc["requester_fingerprint"],
                               a.fingerprint, "decline", "x", None)
     r = blind.session().post(api + "/decision", json={"statement": mine.decode(),
                                                       "signature": signed(mine, keys[1])})
@@ -296,6 +310,26 @@ def test_too_many_declines_close_the_request_and_the_owner_is_told(blind, escrow
     opened = s.post(blind.url + "/escrows/%s/recovery" % created["id"],
                     data={"csrf": csrf, "reason": "please"}).text
     custodian_url = re.search(r'custodian approve (\S+)</pre>', opened).group(1)
+    requester_url = re.search(r'recover --request (\S+)</pre>', opened).group(1)
+    # Six registrations of three keys at once: exactly one wins (a conditional UPDATE).
+    from concurrent.futures import ThreadPoolExecutor
+
+    put = blind.url + "/api/v1/recovery/" + requester_url.rsplit("/", 1)[-1] + "/key"
+    keys = [open(k.public_path, "rb").read() for k in custodians[0]] * 2
+    with ThreadPoolExecutor(6) as pool:
+        codes = sorted(pool.map(lambda key: blind.session().put(put, data=key).status_code,
+                                keys))
+    assert codes == [204, 409, 409, 409, 409, 409], codes
+    # Text that is no UTF-8 (a lone surrogate), and a CSRF token beyond ASCII: no 500s.
+    api = blind.url + "/api/v1/custodian/" + custodian_url.rsplit("/", 1)[-1]
+    odd = blind.session().post(api + "/decision", data=json.dumps({
+        "statement": json.dumps({"custodian": people[0]["key"].fingerprint,
+                                 "decision": "decline", "reason": "\ud800"}),
+        "signature": "x"}), headers={"Content-Type": "application/json"})
+    assert odd.status_code == 422, odd.text
+    forged = s.post(blind.url + "/escrows/%s/recovery" % created["id"],
+                    data={"csrf": "\u00e9t\u00e9", "reason": "x"})
+    assert forged.status_code == 403, forged.text
     for person, why in ((people[0], "not without a call"), (people[1], "no")):
         decided = _custodian(person, "decline", custodian_url, "--reason", why)
         assert decided.returncode == 0, decided.stdout + decided.stderr
@@ -305,3 +339,47 @@ def test_too_many_declines_close_the_request_and_the_owner_is_told(blind, escrow
     assert any("declined" in m["Subject"] for m in _mails_to(smtp, "carol@example.test", 2))
     page = s.get(blind.url + "/escrows/%s/recovery" % created["id"]).text
     assert "not without a call" in page and "declined" in page
+
+
+def test_a_server_that_swaps_in_another_escrow_gets_no_share(blind, escrow, custodians,
+                                                             requester_home, tls_dir):
+    """The review's attack: Mallory asks for her own escrow, registers her own key (so
+    the fingerprint check passes) and the server serves Bob's container under her
+    request. The share itself names whose key it is: the custodian refuses."""
+    import hashlib
+
+    keys, combined, people = custodians
+    sealed, setup = escrow
+    ca = os.path.join(tls_dir, "ca.pem")
+    prepared = pipeline.prepare(str(setup), LOGIN)
+    bobs = seal.seal_to_custodians(prepared.archive.data, str(combined),
+                                   [k.fingerprint for k in keys], 2,
+                                   {"user": "bob", "host": "bobbox"})
+    created = upload(blind, sealed, ctype=TYPE).json()  # Mallory's: alice@testbox here
+    s = signed_in(blind, "test", "mallory")
+    assert claim(s, created["claim_url"]).status_code == 303
+    page = s.get(blind.url + "/escrows/%s/recovery" % created["id"]).text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    opened = s.post(blind.url + "/escrows/%s/recovery" % created["id"],
+                    data={"csrf": csrf, "reason": "mine"}).text
+    requester_url = re.search(r'recover --request (\S+)</pre>', opened).group(1)
+    custodian_url = re.search(r'custodian approve (\S+)</pre>', opened).group(1)
+    first = _requester(["--request", requester_url], requester_home, ca)
+    fpr = re.search(r"recovery key: ([0-9A-F ]{49})", first.stdout).group(1).replace(" ", "")
+    # The server swaps Bob's container in (and its checksum, so that nothing else notices).
+    db = sqlite3.connect(str(blind.data / "zescrow.db"))
+    db.execute("UPDATE escrows SET sealed = ?, sha256 = ? WHERE id = ?",
+               (bobs, hashlib.sha256(bobs).hexdigest(), created["id"]))
+    db.commit()
+    db.close()
+    try:
+        fooled = _custodian(people[0], "approve", custodian_url, "--expect-requester", fpr,
+                            "--yes")
+        assert fooled.returncode == 49, fooled.stdout + fooled.stderr
+        assert "your share is the key of bob@bobbox" in fooled.stderr, fooled.stderr
+        assert "whose key:  bob@bobbox" in fooled.stdout
+    finally:  # the module's other tests share this server
+        db = sqlite3.connect(str(blind.data / "zescrow.db"))
+        db.execute("DELETE FROM escrows WHERE id = ?", (created["id"],))
+        db.commit()
+        db.close()

@@ -103,6 +103,9 @@ def csrf_token(request):
 
 def check_csrf(request, submitted):
     expected = request.session.get("csrf")
-    if not expected or not submitted or not hmac.compare_digest(expected, submitted):
+    # Bytes: compare_digest refuses str with characters beyond ASCII (a TypeError, a 500).
+    if not expected or not submitted or not hmac.compare_digest(
+            expected.encode("utf-8", "surrogateescape"),
+            submitted.encode("utf-8", "surrogateescape")):
         raise Forbidden("this form is out of date or did not come from this site (CSRF check "
                         "failed); reload the page and try again", code="csrf-failed")

@@ -30,7 +30,8 @@ import shutil
 import subprocess
 import tempfile
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from pam_zescrow import openpgp
 from zescrow_core import recovery
@@ -43,6 +44,7 @@ from ..escrows.service import token_hash
 from .models import APPROVE, DECLINE, DECLINED, OPEN, READY, CustodianDecision, RecoveryRequest
 
 MAX_REASON = recovery.MAX_REASON
+MAX_KEY_IDS = 4  # encryption subkeys of a requester's key (its column holds 4 IDs)
 MAX_KEY_BYTES = 64 * 1024
 MAX_SHARE_BYTES = 16 * 1024
 MAX_SIGNATURE_BYTES = 16 * 1024
@@ -61,7 +63,8 @@ def open_request(session, settings, escrow, who, reason, source):
     if escrow.verification != CLIENT_CHECKED:
         raise ApiError("escrow %s is in server mode: download it instead" % escrow.id, 409,
                        "wrong-recovery-mode")
-    reason = " ".join((reason or "").split())
+    reason = " ".join("".join(c for c in (reason or "") if c.isprintable() or c.isspace())
+                      .split())
     if not reason or len(reason) > MAX_REASON:
         raise ApiError("say why you need the key (1 to %d characters): the custodians read it "
                        "before they decide" % MAX_REASON, 400, "reason-required")
@@ -70,7 +73,8 @@ def open_request(session, settings, escrow, who, reason, source):
     row = RecoveryRequest(
         id=secrets.token_hex(8), escrow_id=escrow.id, created_at=now,
         expires_at=now + dt.timedelta(days=settings.recovery_request_days),
-        requested_by=who["display"], reason=reason, state=OPEN,
+        requested_by="".join(c for c in who["display"] if c.isprintable())[:255] or "?",
+        reason=reason, state=OPEN,
         requester_token_hash=token_hash(requester), custodian_token_hash=token_hash(custodian))
     session.add(row)
     audit.record(session, "recovery-request", who["display"], escrow.id, source,
@@ -118,23 +122,39 @@ def register_key(session, request, armored, source):
     if len(armored) > MAX_KEY_BYTES:
         raise ApiError("the key is over %d bytes" % MAX_KEY_BYTES, 413, "too-large")
     try:
-        members, _ = _list_keys(armored, "the requester's key")
+        members, export = _list_keys(armored, "the requester's key")
     except CustodiansError as err:
         raise ApiError(str(err).replace("a custodian needs one to receive shares",
                                         "the requester needs one to receive shares"),
                        422, "key-invalid") from None
     if len(members) != 1:
         raise ApiError("send exactly one public key, not %d" % len(members), 422, "key-invalid")
-    request.requester_key = armored.decode("ascii", "replace")
-    request.requester_fingerprint = members[0]["fingerprint"]
-    request.requester_key_ids = " ".join(members[0]["key_ids"])
+    if len(members[0]["key_ids"]) > MAX_KEY_IDS:
+        raise ApiError("the key has %d encryption subkeys; send one with at most %d"
+                       % (len(members[0]["key_ids"]), MAX_KEY_IDS), 422, "key-invalid")
+    # One key per request, decided in SQL: of two registrations at once, one wins.
+    taken = session.execute(update(RecoveryRequest).where(
+        RecoveryRequest.id == request.id, RecoveryRequest.requester_key.is_(None)).values(
+        requester_key=export.decode("ascii"),  # gpg's own armored export, not what was sent
+        requester_fingerprint=members[0]["fingerprint"],
+        requester_key_ids=" ".join(members[0]["key_ids"]))).rowcount
+    if taken != 1:
+        session.rollback()
+        raise Conflict("this request already has the requester's key; a request takes one "
+                       "key: if it was not yours, ask for a new request on the web")
     audit.record(session, "recovery-key", "requester", request.escrow_id, source,
-                 request=request.id, fingerprint=request.requester_fingerprint)
+                 request=request.id, fingerprint=members[0]["fingerprint"])
     session.commit()
 
 
 def decide(session, request, kept, body, source):
-    """A custodian's signed decision. Returns the request's state afterwards."""
+    """A custodian's signed decision. Returns the request's state afterwards.
+
+    The request's row is locked (PostgreSQL: FOR UPDATE) from the first read to the
+    commit, so that two approvals at once both count and one of them makes it ready."""
+    request = session.scalar(select(RecoveryRequest).where(
+        RecoveryRequest.id == request.id).with_for_update().execution_options(
+        populate_existing=True)) or request
     _still_open(request)
     statement, signature = _text(body, "statement", 4096), _text(body, "signature",
                                                                 MAX_SIGNATURE_BYTES)
@@ -158,9 +178,16 @@ def decide(session, request, kept, body, source):
                            "zescrowctl recover --request with their request link first")
         share = _b64(body.get("share"), MAX_SHARE_BYTES)
         _check_share(share, request)
-    expected = recovery.statement(request.id, request.escrow_id, request.requester_fingerprint,
-                                  custodian, decision, reason, share)
-    if statement.encode() != expected:
+    expected = recovery.statement(request.id, request.escrow_id, _container_id(session, request),
+                                  request.requester_fingerprint, custodian, decision, reason,
+                                  share)
+    try:
+        sent = statement.encode("utf-8")
+        signature.encode("ascii")
+    except UnicodeEncodeError:
+        raise ApiError("the statement must be UTF-8 and the signature armored ASCII", 422,
+                       "statement-invalid") from None
+    if sent != expected:
         raise ApiError("the statement does not name this request, its escrow, the requester's "
                        "key %s and the share sent with it" % request.requester_fingerprint,
                        422, "statement-mismatch")
@@ -172,6 +199,11 @@ def decide(session, request, kept, body, source):
     session.add(CustodianDecision(request_id=request.id, custodian=custodian,
                                   decision=decision, reason=reason[:MAX_REASON],
                                   statement=statement, signature=signature, share=share))
+    try:
+        session.flush()
+    except IntegrityError:  # the same custodian's decision, sent twice at once
+        session.rollback()
+        raise Conflict("custodian %s has already decided on this request" % custodian) from None
     audit.record(session, "recovery-" + decision, "custodian " + custodian, request.escrow_id,
                  source, request=request.id, reason=reason[:MAX_REASON])
     session.flush()
@@ -199,11 +231,17 @@ def fetch(session, request, source):
                                                  "enough"))
     escrow = session.get(Escrow, request.escrow_id)
     made = decisions(session, request)
-    if state == READY:
+    if state == READY:  # every time the shares leave, it is recorded
         audit.record(session, "recovery-fetch", "requester", request.escrow_id, source,
                      request=request.id)
         session.commit()
     return escrow, made
+
+
+def _container_id(session, request):
+    from zescrow_core import custodians
+
+    return custodians.parse(session.get(Escrow, request.escrow_id).sealed)["escrow"]
 
 
 def _still_open(request):
@@ -286,7 +324,7 @@ def public(request, escrow, made, kept, with_shares):
                           "at": d.at.isoformat() + "Z"} for d in made]}
     if with_shares:
         doc["container"] = base64.b64encode(escrow.sealed).decode()
-        doc["shares"] = [{"custodian": d.custodian, "statement": d.statement,
+        doc["shares"] = [] if request.current_state() != READY else [{"custodian": d.custodian, "statement": d.statement,
                           "signature": d.signature, "share": base64.b64encode(d.share).decode()}
                          for d in made if d.decision == APPROVE]
     else:

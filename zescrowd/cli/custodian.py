@@ -8,8 +8,11 @@ checks with the person who asked, by a way they trust, because a server
 that swapped in its own key would collect the shares. Then it decrypts
 their share with their gpg, re-encrypts it to the requester's key, signs a
 statement of exactly that and sends it. Decline sends a signed reason.
-Nothing is sent unless confirmed (`--yes` with `--expect-requester FPR`
-for scripts).
+The share itself names whose key it is (user@host, written by the
+client that sealed it): that, not the server's word, is who the custodian
+calls; and they compare the requester's whole fingerprint with what that
+person reads to them. Nothing is sent unless confirmed (`--yes` with
+`--expect-requester FPR` for scripts).
 """
 
 import base64
@@ -36,17 +39,19 @@ def run(args, out):
     host = urlsplit(link.server).netloc
     doc = recovery.checked_request(recovery.call("GET", link.api, verify), host)
     me = recovery.my_custodian(doc, args.gnupghome)
-    _show(doc, me, out)
     if doc["state"] != "open":
+        _show(doc, me, None, out)
         raise RecoveryRefused(reason="the request is %s: there is nothing to decide"
                               % printable(doc["state"]), what_next="nothing was sent")
     share = None
     if args.action == "approve":  # a decline gives nothing away: no confirmation needed
         if not doc["requester_fingerprint"]:
+            _show(doc, me, None, out)
             raise CustodianNotConfirmed(reason="the requester has not registered their key "
                                         "yet (they run zescrowctl recover --request first)")
-        _confirm(args, doc, out)
-        share = _reencrypted_share(args, doc, me)
+        share = _approved_share(args, doc, me, out)
+    else:
+        _show(doc, me, None, out)
     reason = " ".join((args.reason or "").split())
     stmt = recovery.statement(doc, me["fingerprint"], args.action, reason, share)
     signature = recovery.sign(args.gnupghome, me["fingerprint"], stmt)
@@ -61,10 +66,37 @@ def run(args, out):
     return 0
 
 
-def _show(doc, me, out):
+def _approved_share(args, doc, me, out):
+    """Open my share with my own key; show whose it is (from the share itself, which the
+    server cannot change); confirm; re-encrypt it to the requester's key alone."""
+    parsed, sealed = recovery.my_sealed_share(doc, me["fingerprint"])
+    plain = recovery.decrypt_own(args.gnupghome, sealed)
+    with Secret(bytearray(plain)) as secret:
+        share = container.open_share(secret.reveal())
+        if share.escrow != parsed["escrow"]:
+            raise ShareInvalid(reason="the share you opened belongs to another escrow")
+        _show(doc, me, share.owner, out)
+        said = (doc["escrow"]["username"], doc["escrow"]["host"])
+        if (share.owner["user"], share.owner["host"]) != said:
+            raise CustodianNotConfirmed(reason="your share is the key of %s@%s, but the server "
+                                        "says this request is for %s@%s: the server may be "
+                                        "trying to get another person's key; tell %s" % (
+                                            printable(share.owner["user"]),
+                                            printable(share.owner["host"]),
+                                            printable(said[0]), printable(said[1]),
+                                            printable(share.owner["user"])))
+        _confirm(args, doc, share.owner, out)
+        return recovery.reencrypt(secret.reveal(), doc["requester_key"],
+                                  doc["requester_fingerprint"])
+
+
+def _show(doc, me, owner, out):
     e = doc["escrow"]
     out.write("Recovery request %s\n" % printable(doc["id"]))
-    out.write("  asked by:   %s\n" % printable(doc["requested_by"]))
+    if owner is not None:
+        out.write("  whose key:  %s@%s  (from your share itself: the server cannot change "
+                  "this)\n" % (printable(owner["user"]), printable(owner["host"])))
+    out.write("  asked by:   %s  (the server's word)\n" % printable(doc["requested_by"]))
     out.write("  because:    %s\n" % printable(doc["reason"]))
     out.write("  escrow:     %s@%s, uploaded %s (sha256 %s…)\n" % (
         printable(e["username"]), printable(e["host"]), printable(e["created_at"]),
@@ -82,7 +114,9 @@ def _spaced(fpr):
     return " ".join(fpr[i:i + 4] for i in range(0, len(fpr), 4))
 
 
-def _confirm(args, doc, out):
+def _confirm(args, doc, owner, out):
+    """The requester's whole fingerprint, as the owner reads it to the custodian: a
+    server that swapped in a key of its own cannot match 160 bits (8 characters it could)."""
     fpr = doc["requester_fingerprint"]
     if args.expect_requester is not None:
         given = args.expect_requester.replace(" ", "").upper()
@@ -94,24 +128,14 @@ def _confirm(args, doc, out):
             raise CustodianNotConfirmed(reason="--yes needs --expect-requester FPR: a "
                                         "custodian's confirmation is the requester's key")
         return
-    out.write("Check the requester's key fingerprint with the person who asked, by phone or "
-              "in person.\nType the last 8 characters of it to approve: ")
+    out.write("Call %s yourself (not at a number the request gives) and ask them to read the "
+              "fingerprint their zescrowctl recover --request printed.\nType it here (40 "
+              "characters; spaces are fine) to approve: " % printable(owner["user"]))
     out.flush()
     answer = sys.stdin.readline().strip().replace(" ", "").upper()
-    if not answer or answer != fpr[-8:]:
-        raise CustodianNotConfirmed(reason="the answer was not the last 8 characters of the "
-                                    "requester's key")
-
-
-def _reencrypted_share(args, doc, me):
-    parsed, sealed = recovery.my_sealed_share(doc, me["fingerprint"])
-    plain = recovery.decrypt_own(args.gnupghome, sealed)
-    with Secret(bytearray(plain)) as secret:
-        share = container.open_share(secret.reveal())
-        if share.escrow != parsed["escrow"]:
-            raise ShareInvalid(reason="the share you opened belongs to another escrow")
-        return recovery.reencrypt(secret.reveal(), doc["requester_key"],
-                                  doc["requester_fingerprint"])
+    if answer != fpr:
+        raise CustodianNotConfirmed(reason="what you typed is not the requester's key "
+                                    "fingerprint")
 
 
 def add_arguments(parser):

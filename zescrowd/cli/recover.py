@@ -21,10 +21,14 @@ from .command import Command
 
 
 def run(args, out):
+    opened = None
     if args.request:
         from .recover_request import archive_from_request
 
-        data = archive_from_request(args, out)
+        opened = archive_from_request(args, out)
+        if opened is None:
+            return 1  # approvals are in; nothing asked of the key yet
+        data = opened.archive
         args.archive = "the escrow of request %s" % args.request.rstrip("/").rsplit("/", 1)[-1][:8]
     elif args.archive:
         data = _read_file(args.archive, defaults.MAX_ARCHIVE_BYTES * 4)
@@ -44,6 +48,8 @@ def run(args, out):
         if args.show_passphrase:
             out.write("MOUNT passphrase: %s\n" % bytes(passphrase.reveal()).decode(
                 "utf-8", "replace"))
+    if opened is not None:
+        opened.done()  # used: the recovery key of this computer is deleted
     out.write(GUIDE % {"sig": verified.fekek_sig})
     return 0
 

@@ -15,30 +15,46 @@ from urllib.parse import urlsplit
 from pam_zescrow.printable import printable
 
 from .. import recovery
-from ..errors import RecoveryWaiting
+from ..errors import RecoveryRefused, RecoveryWaiting
+
+
+class Opened:
+    """The escrow the shares opened; `done()` once the caller used it: only then is the
+    recovery key deleted (a failed --rewrap or --ecryptfs-dir must not lose k approvals)."""
+
+    def __init__(self, archive, home):
+        self.archive, self.home = archive, home
+
+    def done(self):
+        recovery.stop_agent(self.home)
+        shutil.rmtree(self.home, ignore_errors=True)
 
 
 def archive_from_request(args, out):
+    """An Opened escrow, or None when there is nothing to do with it yet."""
     link = recovery.Link(args.request, "recover")
     verify = _verify(args, link)
     host = urlsplit(link.server).netloc
-    doc = recovery.checked_request(recovery.call("GET", link.api, verify), host)
     home = recovery.requester_home(link.token)
     try:
-        return _register_or_combine(link, verify, host, doc, home, out)
+        try:
+            doc = recovery.checked_request(recovery.call("GET", link.api, verify), host)
+        except RecoveryRefused as err:
+            if "HTTP 410" in err.details.get("reason", ""):  # closed for good: the key goes
+                shutil.rmtree(home, ignore_errors=True)
+            raise
+        return _register_or_combine(link, verify, host, doc, home, out, args)
     finally:  # gpg's agent for the ephemeral home is not left running (it restarts on demand)
         recovery.stop_agent(home)
 
 
-def _register_or_combine(link, verify, host, doc, home, out):
+def _register_or_combine(link, verify, host, doc, home, out, args):
     fpr, public = recovery.ephemeral_key(home, doc["id"])
     if doc["requester_fingerprint"] is None:
         recovery.call("PUT", link.api + "/key", verify, body=public,
                       headers={"Content-Type": "application/pgp-keys"})
         doc["requester_fingerprint"] = fpr
     elif doc["requester_fingerprint"] != fpr:
-        from ..errors import RecoveryRefused
-
         raise RecoveryRefused(reason="this request already has another requester key (%s), "
                               "not this computer's (%s)" % (doc["requester_fingerprint"], fpr),
                               what_next="run the command on the computer that registered "
@@ -51,18 +67,22 @@ def _register_or_combine(link, verify, host, doc, home, out):
     approved = [d for d in doc["decisions"] if d["decision"] == "approve"]
     declined = [d for d in doc["decisions"] if d["decision"] == "decline"]
     for d in declined:
-        out.write("Declined by %s: %s\n" % (d["custodian"][-16:], printable(d["reason"])))
+        out.write("Declined by %s: %s\n" % (printable(d["custodian"][-16:]),
+                                            printable(d["reason"])))
     if len(approved) < doc["threshold"]:
         out.write("Tell your custodians this fingerprint yourself (by phone or in person): "
                   "they check it before they approve.\n")
         raise RecoveryWaiting(request=printable(doc["id"]), approved=len(approved),
                               need=doc["threshold"], expires=printable(doc["expires_at"]),
                               declined=("; %d declined" % len(declined)) if declined else "")
+    if not (args.show_passphrase or args.rewrap):
+        out.write("%d custodians approved. Run the command again with --show-passphrase, or "
+                  "--rewrap FILE, to get the key back (this computer keeps its recovery key "
+                  "until then).\n" % len(approved))
+        return None
     archive = recovery.open_shares(home, doc, host)
     out.write("%d custodians approved; their shares opened the escrow.\n" % len(approved))
-    recovery.stop_agent(home)
-    shutil.rmtree(home, ignore_errors=True)  # the ephemeral key has done its work
-    return archive
+    return Opened(archive, home)
 
 
 def _verify(args, link):

@@ -13,6 +13,7 @@ from tests.conftest import require
 from zescrow_core import custodians as cust
 from zescrow_core.errors import ContainerInvalid, ShareInvalid, ThresholdNotMet
 
+OWNER = {"user": "alice", "host": "testbox"}
 ARCHIVE = b"\x1f\x8b a stand-in for the gzip'd tar of ~/.ecryptfs \x00\xff" * 20
 
 
@@ -56,7 +57,7 @@ def _share_of(container, key):
 
 @pytest.fixture(scope="module")
 def container(keys):
-    return cust.seal(ARCHIVE, [k.fingerprint for k in keys], 2, _encrypt_to(keys))
+    return cust.seal(ARCHIVE, [k.fingerprint for k in keys], 2, _encrypt_to(keys), OWNER)
 
 
 def test_any_two_custodians_open_it(keys, container):
@@ -75,7 +76,7 @@ def test_one_custodian_alone_opens_nothing(keys, container):
 
 
 def test_a_share_of_another_escrow_is_refused(keys, container):
-    other = cust.seal(ARCHIVE, [k.fingerprint for k in keys], 2, _encrypt_to(keys))
+    other = cust.seal(ARCHIVE, [k.fingerprint for k in keys], 2, _encrypt_to(keys), OWNER)
     with pytest.raises(ShareInvalid, match="another escrow"):
         cust.combine(container, [_share_of(container, keys[0]), _share_of(other, keys[1])])
 
