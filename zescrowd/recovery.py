@@ -27,8 +27,7 @@ from pam_zescrow.printable import printable
 from zescrow_core import custodians as container, recovery as statements
 
 from . import http
-from .errors import (CustodianKeyNotHere, RecoveryRefused, ServerAnswerInvalid,
-                     ServerUnreachable, TlsFailed)
+from .errors import CustodianKeyNotHere, RecoveryRefused, ServerAnswerInvalid, ServerUnreachable
 
 MAX_ANSWER = 512 * 1024  # the container (<= 256 KiB as base64) and up to 16 shares
 FPR = re.compile(r"^[0-9A-F]{40}$")
@@ -66,7 +65,11 @@ def call(method, url, verify, body=None, headers=None):
         raise ServerAnswerInvalid(host=host, what="too large", reason=str(err)) from None
     except http.NetworkError as err:
         if err.tls:
-            raise TlsFailed(host=host, reason=err.reason, conf="--ca-file", url=url) from None
+            raise RecoveryRefused(reason="certificate verify failed for %s (%s)"
+                                  % (host, printable(err.reason)),
+                                  what_next="give --ca-file PEM, the CA that signed the "
+                                  "server's certificate (the server's administrator has it)") \
+                from None
         raise ServerUnreachable(host=host, reason=err.reason) from None
     if r.status_code == 204:
         return {}

@@ -36,8 +36,9 @@ ZESCROWCTL = os.path.join(os.path.dirname(sys.executable), "zescrowctl")
 
 
 @pytest.fixture(scope="module")
-def custodians(tmp_path_factory):
-    """Three custodians: each a local user with their key in their own gpg home."""
+def custodians(tmp_path_factory, tls_dir):
+    """Three custodians: each a local user with their key in their own gpg home (and
+    the test CA, which they give zescrowctl with --ca-file)."""
     require(os.geteuid() == 0, "the custodians are local users: needs root")
     folder = tmp_path_factory.mktemp("custodians")
     keys = [make_custodian_key(str(folder), "custodian %s" % n) for n in "abc"]
@@ -54,6 +55,8 @@ def custodians(tmp_path_factory):
             gnupg = home / "gnupg"
             shutil.copytree(key.home, gnupg, ignore=shutil.ignore_patterns("S.*"))
             subprocess.run(["chown", "-R", "%s:%s" % (name, name), str(home)], check=True)
+            shutil.copy(os.path.join(tls_dir, "ca.pem"), home / "ca.pem")
+            os.chmod(home / "ca.pem", 0o644)
             os.chmod(home, 0o700)
             people.append({"user": name, "home": home, "gnupg": gnupg, "key": key})
         yield keys, combined, people
@@ -144,9 +147,6 @@ def test_two_of_three_custodians_recover_the_key_one_cannot(blind, escrow, custo
     keys, _, people = custodians
     sealed, setup = escrow
     ca = os.path.join(tls_dir, "ca.pem")
-    for p in people:
-        shutil.copy(ca, p["home"] / "ca.pem")
-        os.chmod(p["home"] / "ca.pem", 0o644)
     created = upload(blind, sealed, ctype=TYPE).json()
 
     # The owner: claims in Chromium through the OIDC provider, then asks with a reason.
@@ -334,6 +334,14 @@ def test_too_many_declines_close_the_request_and_the_owner_is_told(blind, escrow
         decided = _custodian(person, "decline", custodian_url, "--reason", why)
         assert decided.returncode == 0, decided.stdout + decided.stderr
     assert "now declined" in decided.stdout
+    # The requesting computer is told it is over (and its recovery key goes).
+    home = Path(tempfile.mkdtemp(prefix="zr-"))
+    try:
+        over = _requester(["--request", requester_url], home, os.path.join(tls_dir, "ca.pem"))
+        assert over.returncode == 79 and "declined by 2" in over.stderr, over.stderr
+        assert not list((home / "data" / "zescrow" / "recovery").iterdir())
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
     late = _custodian(people[2], "decline", custodian_url, "--reason", "late")
     assert late.returncode == 79 and "declined" in late.stderr, late.stderr
     assert any("declined" in m["Subject"] for m in _mails_to(smtp, "carol@example.test", 2))

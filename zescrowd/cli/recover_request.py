@@ -49,6 +49,14 @@ def archive_from_request(args, out):
 
 
 def _register_or_combine(link, verify, host, doc, home, out, args):
+    if doc["state"] == "declined":  # it can never complete: this computer's key goes
+        shutil.rmtree(home, ignore_errors=True)
+        declined = sum(1 for d in doc["decisions"] if d["decision"] == "decline")
+        raise RecoveryRefused(reason="request %s was declined by %d of its custodians, too "
+                              "many for %d approvals" % (printable(doc["id"]), declined,
+                                                         doc["threshold"]),
+                              what_next="read their reasons on the request's page; ask for "
+                              "a new request on the web once they are answered")
     fpr, public = recovery.ephemeral_key(home, doc["id"])
     if doc["requester_fingerprint"] is None:
         recovery.call("PUT", link.api + "/key", verify, body=public,
