@@ -10,8 +10,9 @@ SQLite's file lock is taken by one thread per process, not by each
 request (its busy-wait sleeps were what made p99 latency spike). Each
 commit also takes from the uploaders' rate buckets, and the database's
 triggers refuse a row over the caps on unclaimed escrows
-(quotas/service.py): the quotas hold across processes and nodes at one
-statement per commit.
+(quotas/service.py); on PostgreSQL they spend from room under the caps
+lent to this process instead, while the caps are far off (quotas/leases.py),
+so that no commit holds a lock that all of them need through its WAL flush.
 """
 
 import contextlib
@@ -26,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..audit.models import AuditEvent
 from ..errors import StorageFull
+from ..quotas.leases import Lease
 from ..quotas.service import bucket_key
 from .models import Escrow
 
@@ -44,6 +46,12 @@ class GroupWriter:
     def __init__(self, engine, lock_path=None, quotas=None):
         self.engine = engine
         self.quotas = quotas  # quotas.service.Quotas: taken from in each commit
+        # PostgreSQL: the commits spend from room under the caps lent to this process,
+        # on connections that name the lease to the trigger (quotas/leases.py).
+        self.lease = None
+        if quotas is not None and engine.dialect.name == "postgresql":
+            self.lease = Lease(quotas.apart_engine(engine), quotas.max_upload_bytes)
+            self.engine = self.lease.engine(engine)
         # SQLite: the processes' writers take turns through a blocking flock,
         # which wakes the next one the moment the lock is free, instead of
         # SQLite's busy handler, which polls with sleeps of up to 100 ms.
@@ -69,7 +77,11 @@ class GroupWriter:
             except Exception:  # noqa: BLE001 — the caps last written stay in force
                 log.warning("could not write this node's caps to the database", exc_info=True)
         while True:
-            batch = [self.queue.get()]
+            try:  # with a lease, a second without uploads gives it back
+                batch = [self.queue.get(timeout=self.lease and self.lease.idle_seconds)]
+            except queue.Empty:
+                self._idle()
+                continue
             while len(batch) < MAX_BATCH:
                 try:
                     batch.append(self.queue.get_nowait())
@@ -85,7 +97,7 @@ class GroupWriter:
         # (one busy address would make every writer on every node wait in turn).
         # SQLite: in the commit, as its writers take turns anyway.
         verdicts = None
-        if self.quotas is not None and self.engine.dialect.name == "postgresql":
+        if self.lease is not None:
             verdicts = self.quotas.take_apart(self.engine, [item.key for item in batch])
         self._store(batch, verdicts)
 
@@ -112,29 +124,46 @@ class GroupWriter:
     def _commit(self, batch, verdicts=None):
         """Insert the batch's admitted uploads in one transaction; their verdicts
         (taken here from the rate buckets unless given)."""
+        if self.lease is not None:  # verdicts given
+            admitted = [item.row for item, refused in zip(batch, verdicts) if refused is None]
+            self.lease.ensure(admitted)
         with self._turn(), self.engine.begin() as conn:
             if verdicts is None:
                 verdicts = [None] * len(batch)
                 if self.quotas is not None:
                     verdicts = self.quotas.take(conn, [item.key for item in batch])
-            admitted = [item for item, refused in zip(batch, verdicts) if refused is None]
-            if admitted:
-                conn.execute(insert(AuditEvent.__table__), [item.audit for item in admitted])
-                try:  # the triggers refuse a row over a cap: StorageFull undoes it all
-                    conn.execute(insert(Escrow.__table__), [item.row for item in admitted])
-                except IntegrityError as err:
-                    full = self.quotas and self.quotas.storage_full(err)
-                    if full:
-                        raise full from None
-                    raise
+            self._insert(conn, [item for item, refused in zip(batch, verdicts)
+                                if refused is None])
+        if self.lease is not None:
+            self.lease.spent(admitted)
         return verdicts
+
+    def _insert(self, conn, admitted):
+        if not admitted:
+            return
+        conn.execute(insert(AuditEvent.__table__), [item.audit for item in admitted])
+        try:  # the triggers refuse a row over a cap: StorageFull undoes it all
+            conn.execute(insert(Escrow.__table__), [item.row for item in admitted])
+        except IntegrityError as err:
+            full = self.quotas and self.quotas.storage_full(err)
+            if full:
+                raise full from None
+            raise
+
+    def _idle(self):
+        try:
+            self.lease.give_back()
+        except Exception:  # noqa: BLE001 — the next renewal or the sweep will
+            log.warning("could not give back this process's lease", exc_info=True)
 
     def _sweep(self):
         try:
             with self._turn(), self.engine.begin() as conn:
                 self.quotas.sweep(conn)
+            if self.lease is not None:
+                self.lease.sweep()
         except Exception:  # noqa: BLE001 — a later sweep will do
-            log.warning("could not clear out idle rate buckets", exc_info=True)
+            log.warning("could not clear out idle rate buckets or leases", exc_info=True)
 
     @contextlib.contextmanager
     def _turn(self):

@@ -5,7 +5,8 @@ taken from by every node's upload writer as it commits.
 quota_usage: the unclaimed escrows' count and bytes, kept by triggers on
 escrows (migration 0004), so that every insert, claim, deletion and purge —
 whoever makes it — moves it, and the caps, which the insert trigger holds
-every new row to.
+every new row to. On PostgreSQL, while the caps are far off, each upload
+writer spends from room lent to it instead (quota_leases, migration 0007).
 """
 
 from sqlalchemy import BigInteger, Column, Float, Integer, String
@@ -35,3 +36,17 @@ class QuotaUsage(Base):
                          comment="max_unclaimed_escrows, as the last node to start had it; 0: none")
     max_bytes = Column(BigInteger, nullable=False, default=0,
                        comment="max_unclaimed_bytes, likewise")
+
+
+
+class QuotaLease(Base):
+    """PostgreSQL: room under the caps lent to one upload writer process
+    (quotas/leases.py, migration 0007)."""
+    __tablename__ = "quota_leases"
+    __table_args__ = {"comment": "room under the caps lent to an upload writer (PostgreSQL)"}
+
+    id = Column(String(32), primary_key=True, comment="the writer process's zescrow.quota_lease")
+    escrows = Column(BigInteger, nullable=False, comment="lent and not yet spent")
+    bytes = Column(BigInteger, nullable=False, comment="likewise")
+    until = Column(Float, nullable=False,
+                   comment="Unix time the writer renews it; long past it, the sweep takes it back")

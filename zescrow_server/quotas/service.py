@@ -8,9 +8,12 @@ Global: triggers on escrows keep quota_usage (the unclaimed escrows' count
 and bytes) and refuse, inside the very INSERT, a row that takes it over
 max_unclaimed_escrows or max_unclaimed_bytes, which each node writes into
 that row when it starts. The writer then tries the batch's uploads one by
-one, each refused with StorageFull once there is no room. So the caps cost
-no statement of their own, and the rate limit one per commit (on
-PostgreSQL in a transaction of its own, see take_apart).
+one, each refused with StorageFull once there is no room. On SQLite the
+caps cost no statement of their own, and the rate limit one per commit.
+On PostgreSQL no commit holds a lock that the others need through its WAL
+flush: the rate limit is taken just before, in a statement of its own
+(take_apart: one per 64 uploads of a busy address), and while the caps are
+far off the trigger spends from room lent to the writer (leases.py).
 """
 
 import ipaddress
@@ -93,6 +96,7 @@ class Quotas:
         self.burst = max(1, per_minute // 4)
         self.max_escrows = settings.max_unclaimed_escrows
         self.max_bytes = settings.max_unclaimed_bytes
+        self.max_upload_bytes = settings.max_upload_bytes
         self.swept = time.time()
         self.warned = 0.0
         self.apart = None  # PostgreSQL: the engine take_apart() uses
@@ -155,12 +159,7 @@ class Quotas:
             return verdicts
         extra = {key: LEND for key in charge if key is not None and self.lent.get(
             key, (0, 0.0, False))[2]}
-        if self.apart is None:
-            self.apart = create_engine(
-                engine.url, isolation_level="AUTOCOMMIT", pool_size=1, max_overflow=1,
-                connect_args={"options": "-c synchronous_commit=off"},
-                **({} if SQLALCHEMY_2 else {"future": True}))
-        with self.apart.connect() as conn:
+        with self.apart_engine(engine).connect() as conn:
             verdicts = self.take(conn, charge, extra=extra)
         if len(self.lent) > 10_000:  # forget the loans that ran out
             self.lent = {k: v for k, v in self.lent.items() if v[1] > now}
@@ -171,12 +170,25 @@ class Quotas:
                 self.lent.pop(key, None)
         return verdicts
 
+    def apart_engine(self, engine):
+        """PostgreSQL: an engine like `engine` that commits each statement at once and
+        waits for no WAL flush (take_apart, leases.py)."""
+        if self.apart is None:
+            self.apart = create_engine(
+                engine.url, isolation_level="AUTOCOMMIT", pool_size=1, max_overflow=1,
+                connect_args={"options": "-c synchronous_commit=off"},
+                **({} if SQLALCHEMY_2 else {"future": True}))
+        return self.apart
+
     def storage_full(self, err):
         """The StorageFull a trigger's refusal stands for, or None for another error."""
         if not isinstance(err, IntegrityError) or FULL not in str(err.orig):
             return None
-        what = ("at most %d bytes of unclaimed escrows" % self.max_bytes
-                if "%s: bytes" % FULL in str(err.orig)
+        return self.full("bytes" if "%s: bytes" % FULL in str(err.orig) else "escrows")
+
+    def full(self, cap):
+        """StorageFull for the cap ("escrows" or "bytes") an upload did not fit under."""
+        what = ("at most %d bytes of unclaimed escrows" % self.max_bytes if cap == "bytes"
                 else "at most %d unclaimed escrows" % self.max_escrows)
         now = time.monotonic()
         if now - self.warned > 60:  # a line a minute per process, not one per refusal
@@ -186,11 +198,13 @@ class Quotas:
         return StorageFull(what)
 
     def sweep_due(self):
-        return self.rate > 0 and time.time() - self.swept >= SWEEP_EVERY
+        return time.time() - self.swept >= SWEEP_EVERY
 
     def sweep(self, conn):
         """Drop buckets that have filled up again: a full bucket and none are the same."""
         self.swept = now = time.time()
+        if self.rate <= 0:
+            return
         idle = select(RateBucket.address).where(
             RateBucket.updated < now - self.burst / self.rate - SWEEP_EVERY).limit(1000)
         # SKIP LOCKED: never wait for (or deadlock with) a commit taking from one.
