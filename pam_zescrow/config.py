@@ -13,6 +13,10 @@
     custodians = FPR1, FPR2, FPR3            ; (fingerprints, in the pinned order)
     custodians_file = /etc/zescrow/custodians.asc   ; their public keys; the default
 
+    [host]                                   ; enrolled with a token (issue #13)
+    id = 0123456789abcdef                    ; what the server calls this machine
+    key_file = /etc/zescrow/host.key         ; root's only; the default
+
     [policy]
     min_uid = 1000                           ; users below are system users
 
@@ -35,6 +39,9 @@ DEFAULT_MIN_UID = 1000
 class Enrolment:
     def __init__(self, path, values):
         server, policy = values.get("server", {}), values.get("policy", {})
+        host = values.get("host", {})
+        self.host_id = host.get("id", "")
+        self.host_key = host.get("key_file") or defaults.HOST_KEY
         self.path = path
         self.url = server.get("url", "")
         self.fingerprint = server.get("fingerprint", "")

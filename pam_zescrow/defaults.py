@@ -12,6 +12,7 @@ SERVER_KEY = CONFIG_DIR + "/server-key.asc"
 CA_FILE = CONFIG_DIR + "/ca.pem"  # setup copies the admin's --ca-file here: users read it
 # Custodians mode (docs/formats.md): their public keys, pinned at setup.
 CUSTODIANS_KEYS = CONFIG_DIR + "/custodians.asc"
+HOST_KEY = "/etc/zescrow/host.key"  # the machine's enrolment key: root's only (#13)
 USER_CONFIG = "~/.config/zescrow/zescrow.conf"
 
 # Per-user state lives outside the home: at authentication time an

@@ -107,6 +107,9 @@ def _escrow_detached(user, setup, password, enrolment, user_dir, log, budget):
     state_path = state.path_in(user_dir)
     gnupg_parent = None
     try:
+        # Still root: the host's voucher for this user, signed in a child so that
+        # the host key is never in a process that becomes the user's (#13).
+        voucher = _voucher(enrolment, user, log) if enrolment.host_id else None
         privileges.become(user)  # already at idle priority (hook.background)
         supervise.not_dumpable()
         try:  # gpg's throwaway home goes in here: removed even if the worker is killed
@@ -114,7 +117,8 @@ def _escrow_detached(user, setup, password, enrolment, user_dir, log, budget):
         except OSError as err:
             raise MemoryFsUnavailable(path=defaults.GNUPG_HOME_PARENT,
                                       reason=err.strerror) from err
-        work = lambda: _escrow(user, setup, password, enrolment, user_dir, log, gnupg_parent)  # noqa: E731
+        work = lambda: _escrow(user, setup, password, enrolment, user_dir, log, gnupg_parent,  # noqa: E731
+                               voucher)
         # The worker has its copy of the password; the supervisor wipes its own.
         return supervise.run(work, budget, in_supervisor=password.wipe)
     except ZescrowError as err:
@@ -132,7 +136,7 @@ def _escrow_detached(user, setup, password, enrolment, user_dir, log, budget):
             shutil.rmtree(gnupg_parent, ignore_errors=True)
 
 
-def _escrow(user, setup, password, enrolment, user_dir, log, gnupg_parent):
+def _escrow(user, setup, password, enrolment, user_dir, log, gnupg_parent, voucher=None):
     """In the worker: unwrap → verify → archive → seal → spool."""
     from . import state
 
@@ -147,7 +151,7 @@ def _escrow(user, setup, password, enrolment, user_dir, log, gnupg_parent):
         entry = pipeline.escrow(prepared, enrolment.key_file, enrolment.fingerprint,
                                 os.path.join(user_dir, defaults.SPOOL_DIRNAME), user.name,
                                 server_url=enrolment.url, gnupg_parent=gnupg_parent,
-                                custodians=enrolment.custodians_mode())
+                                custodians=enrolment.custodians_mode(), voucher=voucher)
         backoff.clear(user_dir)
         _record(state_path, last_spooled={k: entry.meta.get(k) for k in (
             "archive", "setup_digest", "key_signature", "sha256", "created")}, last_error=None)
@@ -183,6 +187,47 @@ def _record(state_path, **changes):
         state.update(state_path, lambda current: current.update(changes))
     except OSError:
         pass  # the spool and the log still say what happened
+
+
+def _voucher(enrolment, user, log):
+    """The host's voucher for `user` ({"statement", "signature"}, base64), or None
+    with a log line: without one, a server that requires enrolment refuses the upload."""
+    import base64
+    import json
+
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # root, short-lived: reads the key, signs, writes the voucher, exits
+        code = 1
+        try:
+            os.close(read_end)
+            _enable_site_packages()
+            from zescrow_core import hostkey
+
+            st = os.stat(enrolment.host_key, follow_symlinks=False)
+            if not os.path.isfile(enrolment.host_key) or os.path.islink(enrolment.host_key) \
+                    or st.st_uid != 0 or st.st_mode & 0o077:
+                raise OSError("it is not a regular file of root's that only root can read")
+            statement, signature = hostkey.voucher(enrolment.host_key, enrolment.host_id,
+                                                   user.name)
+            os.write(write_end, json.dumps({"statement": base64.b64encode(statement).decode(),
+                                            "signature": signature}).encode())
+            code = 0
+        except BaseException as err:  # noqa: B902 — the reason goes to the parent's log
+            os.write(write_end, b"!" + str(err).encode("utf-8", "replace")[:300])
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as f:
+        answer = f.read(8192)
+    os.waitpid(pid, 0)
+    if answer.startswith(b"{"):
+        return json.loads(answer)
+    log.error("user %s: no voucher from the host key %s (%s): a server that requires "
+              "enrolment will refuse this escrow; run zescrowctl setup URL --system --token T "
+              "again" % (user.name, enrolment.host_key,
+                         answer[1:].decode("utf-8", "replace") or "it failed"))
+    return None
 
 
 def _enable_site_packages():

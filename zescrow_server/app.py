@@ -23,6 +23,7 @@ from .escrows.writer import GroupWriter
 from .headers import SecurityHeaders
 from .keys import routes as key_routes
 from .keys.service import ServerKey
+from .hosts import routes as host_routes
 from .legacy import routes as legacy_routes
 from .recovery import pages as recovery_pages, routes as recovery_routes
 from .quotas.service import Quotas
@@ -85,7 +86,7 @@ def create_app(settings, run_verifier=True):
     app.add_middleware(SecurityHeaders, hsts=settings.public_url.startswith("https://"))
     for router in (key_routes.router, escrow_routes.router, legacy_routes.router,
                    auth_routes.router, claim_routes.router, pages.router,
-                   recovery_routes.router, recovery_pages.router):
+                   recovery_routes.router, recovery_pages.router, host_routes.router):
         app.include_router(router)
     _error_handlers(app)
     return app

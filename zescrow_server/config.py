@@ -49,7 +49,10 @@ class Settings:
     # "server": sealed to this server's key, which verifies and hands them back;
     # "custodians": k of n custodians (init --custodians), this server cannot open them.
     recovery: str = "server"
-    recovery_request_days: int = 7  # custodians mode: a recovery request is open this long
+    recovery_request_days: int = 7
+    # "open": anyone may upload (a public server); "required": only uploads vouched
+    # for by an enrolled, unrevoked host (zescrow-server admin enrol-token create).
+    enrolment: str = "open"  # custodians mode: a recovery request is open this long
     smtp_host: str = ""
     smtp_port: int = 25
     smtp_from: str = "zescrow@localhost"
@@ -100,6 +103,9 @@ def load(data_dir, environ=None):
     if settings.recovery not in RECOVERY_MODES:
         raise ServerConfigInvalid(source=path, reason="setting recovery: %r is not one of %s"
                                   % (settings.recovery, ", ".join(RECOVERY_MODES)))
+    if settings.enrolment not in ("open", "required"):
+        raise ServerConfigInvalid(source=path, reason="setting enrolment: %r is not open or "
+                                  "required" % settings.enrolment)
     if not 1 <= settings.recovery_request_days <= 365:
         raise ServerConfigInvalid(source=path, reason="setting recovery_request_days: %d is not "
                                   "1 to 365" % settings.recovery_request_days)

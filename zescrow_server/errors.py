@@ -167,3 +167,15 @@ class CustodiansInvalid(ZescrowError):
     message = "the custodians cannot be used: {reason}"
     hint = ("give init a file with each custodian's OpenPGP public key (gpg --armor --export "
             "FPR ... > custodians.asc) and --threshold K, with 2 <= K <= their number")
+
+
+class AdminTargetUnknown(ZescrowError):
+    code, exit_code = "admin-target-unknown", 92
+    message = "there is no {what} {ident}"
+    hint = "list them with zescrow-server admin {listing}"
+
+
+class AdminArgumentInvalid(ZescrowError):
+    code, exit_code = "admin-argument-invalid", 93
+    message = "{argument} {value!r} cannot be used: {reason}"
+    hint = "{example}"

@@ -60,6 +60,10 @@ class ClientConfig:
     def state_path(self):
         return os.path.join(self.user_dir, defaults.STATE_FILENAME)
 
+    def host_key_path(self, conf_path):
+        """Where setup --token keeps the host key: beside the system config."""
+        return os.path.join(os.path.dirname(os.path.abspath(conf_path)), "host.key")
+
     def verify_for(self, url):
         """What requests should verify TLS with for `url`: our CA file, or the system's."""
         if self.ca_file and url.rstrip("/") == self.url:

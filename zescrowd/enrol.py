@@ -12,6 +12,7 @@ data folder, where users cannot read it.
 """
 
 import os
+import re
 from urllib.parse import urlsplit
 
 from pam_zescrow import defaults
@@ -152,7 +153,52 @@ def _base(url):
     return "%s://%s" % (parts.scheme, parts.netloc)
 
 
-def write(conf_path, url, fingerprint, key_data, ca_data, system, custodians=None):
+def register_host(url, ca_file, token, key_path):
+    """Enrol this machine: its host key (made once, root's only), registered with `token`.
+    Returns {"host", "name"} from the server, checked."""
+    import json
+    import socket
+
+    from zescrow_core import hostkey
+
+    from .errors import SetupEnrolmentRefused
+
+    host = urlsplit(url).netloc
+    os.makedirs(os.path.dirname(key_path), mode=0o755, exist_ok=True)
+    try:
+        public = hostkey.load_public(key_path)  # enrolled before: the same key again
+    except FileNotFoundError:
+        public = hostkey.generate(key_path)
+    except (OSError, ValueError) as err:
+        raise SetupEnrolmentRefused(host=host, reason="the host key %s cannot be read (%s); "
+                                    "remove it to make a new one" % (key_path, err)) from None
+    body = json.dumps({"token": token, "name": socket.gethostname(),
+                       "public_key": public}).encode()
+    try:
+        r = http.request("POST", url + "/api/v1/hosts", body=body,
+                         headers={"Content-Type": "application/json"},
+                         verify=ca_file or True, timeout=TIMEOUT, max_body=64 * 1024)
+    except http.NetworkError as err:
+        raise SetupUnreachable(host=host, reason=err.reason) from None
+    try:
+        doc = r.json()
+    except ValueError:
+        doc = None
+    if not isinstance(doc, dict):
+        raise SetupEnrolmentRefused(host=host, reason="HTTP %d, and no JSON answer"
+                                    % r.status_code)
+    if r.status_code != 201:
+        message = doc.get("message") if isinstance(doc.get("message"), str) else "no reason"
+        raise SetupEnrolmentRefused(host=host, reason="HTTP %d: %s" % (
+            r.status_code, printable(message[:300])))
+    ident, name = doc.get("host"), doc.get("name")
+    if not isinstance(ident, str) or not re.fullmatch(r"[0-9a-f]{16}", ident) or \
+            not isinstance(name, str):
+        raise SetupEnrolmentRefused(host=host, reason="the answer names no host id")
+    return {"host": ident, "name": printable(name[:255]), "key_file": key_path}
+
+
+def write(conf_path, url, fingerprint, key_data, ca_data, system, custodians=None, host=None):
     """Write the key, the CA (when given), the custodians' keys (custodians
     mode), and then the config that names them."""
     folder = os.path.dirname(os.path.abspath(conf_path))
@@ -165,6 +211,8 @@ def write(conf_path, url, fingerprint, key_data, ca_data, system, custodians=Non
                   "custodians = %s" % ", ".join(c["fingerprint"]
                                                 for c in custodians["custodians"]),
                   "custodians_file = %s" % os.path.join(folder, CUSTODIANS_NAME)]
+    if host is not None:  # enrolled with a token: the hook signs each user's voucher with it
+        lines += ["", "[host]", "id = %s" % host["host"], "key_file = %s" % host["key_file"]]
     old_umask = os.umask(0o022)
     try:
         os.makedirs(folder, mode=0o755 if system else 0o700, exist_ok=True)

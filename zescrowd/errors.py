@@ -281,3 +281,10 @@ class CustodianNotConfirmed(ZescrowError):
     message = "nothing was sent: {reason}"
     hint = ("check the requester's key fingerprint with the person who asked, by a way you "
             "trust, then run the command again")
+
+
+class SetupEnrolmentRefused(ZescrowError):
+    code, exit_code = "setup-enrolment-refused", 27
+    message = "the server {host} did not enrol this machine: {reason}"
+    hint = ("ask the server's administrator for a valid token (zescrow-server admin "
+            "enrol-token create); nothing was changed")

@@ -47,6 +47,20 @@ def check_key(cfg, url, pinned):
     return info
 
 
+def _voucher_headers(voucher):
+    """The enrolled host's voucher for this upload (#13), when the hook made one: only
+    base64 goes into a header (the spool is the user's; the server checks the signature)."""
+    import re
+
+    if not isinstance(voucher, dict):
+        return {}
+    statement, signature = voucher.get("statement"), voucher.get("signature")
+    if not all(isinstance(v, str) and re.fullmatch(r"[A-Za-z0-9+/=]{1,2048}", v)
+               for v in (statement, signature)):
+        return {}
+    return {"X-Zescrow-Voucher": statement, "X-Zescrow-Voucher-Signature": signature}
+
+
 def upload(cfg, entry):
     """POST the sealed archive; return the server's answer (dict) once it checks out."""
     url = (entry.meta.get("server_url") or cfg.url).rstrip("/")
@@ -56,6 +70,7 @@ def upload(cfg, entry):
                "X-Zescrow-Host": entry.meta.get("host", ""),
                "X-Zescrow-User": entry.meta.get("user", ""),
                "X-Zescrow-Client-Version": __version__}
+    headers.update(_voucher_headers(entry.meta.get("voucher")))
     r = _request(cfg, url, "POST", "/api/v1/escrows", body=sealed, headers=headers)
     answer = contract.created(r, _host(url))
     sent = hashlib.sha256(sealed).hexdigest()

@@ -28,7 +28,7 @@ def test_key_publication(server, server_pub):
     s = server.session()
     info = s.get(server.url + "/.well-known/zescrow.json").json()
     assert info == {"api": 1, "fingerprint": server_pub[1], "claim_window_seconds": 86400,
-                    "max_upload_bytes": 65536, "recovery": "server"}
+                    "max_upload_bytes": 65536, "recovery": "server", "enrolment": "open"}
     assert s.get(server.url + "/gpg.fingerprint").text.strip() == server_pub[1]
     assert s.get(server.url + "/gpg.pub").text.startswith("-----BEGIN PGP PUBLIC KEY BLOCK")
 

@@ -1,4 +1,5 @@
-"""zescrow-server admin: list escrows, purge expired ones, export the audit log, revoke sessions.
+"""zescrow-server admin: list escrows, purge expired ones, export the audit log, revoke
+sessions, enrolment tokens and hosts.
 
 What came from outside (a provider's name for its user, an uploader's
 host and user name) goes to the admin's terminal only through
@@ -21,6 +22,10 @@ def run(args):
     with sessions() as session:
         if args.action == "revoke-sessions":
             _revoke(session, args.who, args.provider)
+        elif args.action == "enrol-token":
+            _enrol_token(session, args)
+        elif args.action == "host":
+            _host(session, args)
         else:
             {"list": _list, "purge-expired": _purge, "export-audit": _export}[args.action](
                 session)
@@ -70,6 +75,76 @@ def _revoke(session, who, provider):
             printable(subject)))
 
 
+def _enrol_token(session, args):
+    from ..errors import AdminTargetUnknown
+    from ..hosts import service
+
+    if args.token_action == "create":
+        row, token = service.create_token(session, args.label, args.uses,
+                                          _days(args.expires))
+        print("enrolment token %s (%s): %d use%s, expires %s UTC\n%s\n"
+              "Enrol a machine with (as root): zescrowctl setup URL --system --token %s"
+              % (row.id, printable(row.label), row.uses_left, "" if row.uses_left == 1 else "s",
+                 row.expires_at.strftime("%Y-%m-%d %H:%M"), token, token))
+    elif args.token_action == "list":
+        for row in service.tokens(session):
+            state = "revoked" if row.revoked_at else ("expired" if row.expires_at <=
+                                                      _now() else "active")
+            print("%s  %-7s  %3d uses left  expires %s  %s" % (
+                row.id, state, row.uses_left, row.expires_at.strftime("%Y-%m-%d %H:%M"),
+                printable(row.label)))
+    elif service.revoke_token(session, args.id) is None:
+        raise AdminTargetUnknown(what="enrolment token", ident=args.id,
+                                 listing="enrol-token list")
+    else:
+        print("revoked enrolment token %s: no machine can enrol with it any more" % args.id)
+
+
+def _host(session, args):
+    from ..errors import AdminTargetUnknown
+    from ..hosts import service
+
+    if args.host_action == "list":
+        for host in service.hosts(session):
+            print("%s  %-7s  enrolled %s  token %s  %s" % (
+                host.id, "revoked" if host.revoked_at else "active",
+                host.enrolled_at.strftime("%Y-%m-%d %H:%M"), host.token_id,
+                printable(host.name)))
+    elif service.revoke_host(session, args.id) is None:
+        raise AdminTargetUnknown(what="host", ident=args.id, listing="host list")
+    else:
+        print("revoked host %s: its uploads and reports are refused from now on" % args.id)
+
+
+def _days(text):
+    """'7d', '12h', '30m' → days (a float)."""
+    import re
+
+    from ..errors import AdminArgumentInvalid
+
+    m = re.fullmatch(r"(\d{1,4})([dhm])", text or "")
+    days = int(m.group(1)) / {"d": 1, "h": 24, "m": 1440}[m.group(2)] if m else 0
+    if not 0 < days <= 366:
+        raise AdminArgumentInvalid(argument="--expires", value=text, reason="it is not a "
+                                   "time from 1m to 366d", example="e.g. --expires 7d, 12h or "
+                                   "30m")
+    return days
+
+
+def _now():
+    from ..escrows.models import utcnow
+
+    return utcnow()
+
+
+def _positive(text):
+    import argparse
+
+    if not text.isdigit() or not 1 <= int(text) <= 100000:
+        raise argparse.ArgumentTypeError("give a number of uses from 1 to 100000")
+    return int(text)
+
+
 def add_arguments(p):
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     actions.add_parser("list", help="every escrow: id, time, state, verification, user@host, "
@@ -83,7 +158,25 @@ def add_arguments(p):
                         "subject, as the provider gave it")
     revoke.add_argument("--provider", help="only the user of this provider (its name in the "
                         "settings)")
+    token = actions.add_parser("enrol-token", help="enrolment tokens for machines: create, "
+                               "list, revoke")
+    token_actions = token.add_subparsers(dest="token_action", metavar="create|list|revoke",
+                                         required=True)
+    create = token_actions.add_parser("create", help="a token that enrols up to --uses "
+                                      "machines until --expires (shown once)")
+    create.add_argument("--label", required=True, help="what it is for, e.g. 'lab 2, 2027'")
+    create.add_argument("--uses", type=_positive, default=1, help="how many machines (1)")
+    create.add_argument("--expires", default="7d", help="how long it works: 7d, 12h, 30m (7d)")
+    token_actions.add_parser("list", help="every token: id, state, uses left, expiry, label")
+    token_revoke = token_actions.add_parser("revoke", help="no more machines enrol with it")
+    token_revoke.add_argument("id", metavar="ID")
+    host = actions.add_parser("host", help="enrolled machines: list, revoke")
+    host_actions = host.add_subparsers(dest="host_action", metavar="list|revoke", required=True)
+    host_actions.add_parser("list", help="every enrolled machine: id, state, when, token, name")
+    host_revoke = host_actions.add_parser("revoke", help="refuse its uploads from now on")
+    host_revoke.add_argument("id", metavar="ID")
 
 
-command = Command("admin", "list, purge-expired, export-audit, revoke-sessions WHO",
+command = Command("admin", "list, purge-expired, export-audit, revoke-sessions WHO, "
+                  "enrol-token create|list|revoke, host list|revoke",
                   add_arguments, run)

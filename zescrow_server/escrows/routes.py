@@ -6,6 +6,7 @@ from typing import Literal, Optional
 from fastapi import APIRouter, Header, Request, Response
 from pydantic import BaseModel
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from .. import proxies
@@ -52,10 +53,15 @@ ERRORS = {code: {"model": Error, "content": {"application/json": {}}}
 async def upload(request: Request,
                  x_zescrow_host: str = Header("", max_length=255),
                  x_zescrow_user: str = Header("", max_length=255),
-                 x_zescrow_client_version: str = Header("", max_length=64)):
+                 x_zescrow_client_version: str = Header("", max_length=64),
+                 x_zescrow_voucher: str = Header("", max_length=2048),
+                 x_zescrow_voucher_signature: str = Header("", max_length=256)):
     """Store a sealed archive. 201 only once it is committed (S8)."""
     state = request.app.state
     source = client_address(request)
+    if state.settings.enrolment == "required":  # before the body: strangers send nothing
+        await run_in_threadpool(_vouched, state, x_zescrow_voucher,
+                                x_zescrow_voucher_signature, _clean(x_zescrow_user))
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     custodians = ctype == CUSTODIANS_TYPE
     if ctype not in SEALED_TYPES and not custodians:
@@ -126,6 +132,13 @@ async def read_bounded(request, limit):
 
 def claim_url(settings, token):
     return "%s/claim/%s" % (settings.public_url.rstrip("/"), token)
+
+
+def _vouched(state, voucher, signature, username):
+    from ..hosts import service as hosts
+
+    with state.sessions() as session:
+        hosts.check_voucher(session, voucher, signature, username)
 
 
 def client_address(request):

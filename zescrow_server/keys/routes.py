@@ -14,7 +14,7 @@ def well_known(request: Request) -> dict:
     published = {"api": 1, "fingerprint": app.key.fingerprint,
                  "claim_window_seconds": app.settings.claim_window_seconds,
                  "max_upload_bytes": app.settings.max_upload_bytes,
-                 "recovery": app.settings.recovery}
+                 "recovery": app.settings.recovery, "enrolment": app.settings.enrolment}
     if app.custodians is not None:  # what clients show, confirm and pin at setup
         published.update(threshold=app.custodians.threshold,
                          custodians=app.custodians.published())

@@ -40,6 +40,12 @@ async def deposit(request: Request, payload: str = Form(..., max_length=200_000)
                        "approve an opening, and the 2012 zescrow client cannot seal to them. "
                        "Install zescrow (zescrowctl setup %s) to escrow here"
                        % state.settings.public_url, 409, "custodians-only")
+    if state.settings.enrolment == "required":
+        raise ApiError("this escrow server takes uploads only from machines its administrator "
+                       "enrolled, and the 2012 zescrow client cannot be enrolled. Install "
+                       "zescrow and enrol with the token your administrator gives you "
+                       "(zescrowctl setup %s --system --token T)" % state.settings.public_url,
+                       403, "not-enrolled")
     wait = state.rate_limiter.retry_after(client_address(request))
     if wait:
         raise ApiError("too many uploads; try again in %d s" % wait, 429, "rate-limited",

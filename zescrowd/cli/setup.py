@@ -11,8 +11,8 @@ import os
 import sys
 
 from ..config import ClientConfig
-from ..errors import (SetupCustodiansMismatch, SetupFingerprintMismatch, SetupNeedsConfirmation,
-                      SetupNeedsRoot)
+from ..errors import (SetupCustodiansMismatch, SetupEnrolmentRefused, SetupFingerprintMismatch,
+                      SetupNeedsConfirmation, SetupNeedsRoot)
 from ..formats import spaced_fingerprint
 from .command import Command
 
@@ -25,6 +25,9 @@ def run(args, out):
     conf_path = cfg.system_path if args.system else cfg.user_path
     if args.system and os.geteuid() != 0:
         raise SetupNeedsRoot(path=conf_path, user=cfg.user, url=url)
+    if args.token and not args.system:
+        raise SetupEnrolmentRefused(host=url, reason="--token enrols the machine, not one "
+                                    "account: give --system too, as root")
     ca_data = enrol.read_ca(args.ca_file) if args.ca_file else None
     published, key_data, info = enrol.fetch(url, args.ca_file)
     _check_key(key_data, published)
@@ -43,7 +46,11 @@ def run(args, out):
             out.write("Not changed. Compare the fingerprint with what the server's "
                       "administrator gives you, then run this again.\n")
             return 1
-    enrol.write(conf_path, url, published, key_data, ca_data, args.system, custodians)
+    host = _kept_host(conf_path, url)
+    if args.token:  # the machine's host key, registered with the token (#13)
+        host = enrol.register_host(url, args.ca_file, args.token, cfg.host_key_path(conf_path))
+        out.write("Enrolled this machine as host %s (%s).\n" % (host["host"], host["name"]))
+    enrol.write(conf_path, url, published, key_data, ca_data, args.system, custodians, host)
     out.write("Pinned. Written to %s.\n" % conf_path)
     if args.system:
         out.write("Every user with an eCryptfs home is escrowed at their next login.\n")
@@ -51,6 +58,20 @@ def run(args, out):
         out.write("This chose a server for root's own account, which zescrow does not escrow; "
                   "to enrol the machine for its users: zescrowctl setup %s --system\n" % url)
     return 0
+
+
+def _kept_host(conf_path, url):
+    """Setup again without --token keeps the machine's enrolment with the same server."""
+    from pam_zescrow import config
+    from pam_zescrow.errors import ZescrowError
+
+    try:
+        old = config.load(conf_path)
+    except ZescrowError:
+        return None
+    if old.host_id and old.url.rstrip("/") == url.rstrip("/"):
+        return {"host": old.host_id, "name": "", "key_file": old.host_key}
+    return None
 
 
 def _show_recovery(custodians, out):
@@ -105,6 +126,9 @@ def add_arguments(parser):
     parser.add_argument("--custodians", metavar="FPR,FPR,...", help="custodians mode: the "
                         "custodians you expect (then no question is asked about them)")
     parser.add_argument("--yes", action="store_true", help="pin without asking")
+    parser.add_argument("--token", metavar="T", help="with --system: enrol this machine with "
+                        "the enrolment token the server's administrator gave you (servers with "
+                        "enrolment = required take uploads only from enrolled machines)")
 
 
 command = Command("setup", "choose an escrow server and pin its key", add_arguments, run)
