@@ -29,28 +29,23 @@ class ServerKey:
 
 
 def make_server_key(folder, name="zescrow test server"):
-    """An ed25519 signing key with a cv25519 encryption subkey (fast to make)."""
-    home = tempfile.mkdtemp(prefix="zk-", dir="/dev/shm")
-    key = ServerKey(home, None, os.path.join(folder, name.replace(" ", "-") + ".asc"))
-    proc = key.gpg("--quick-gen-key", "%s <server@zescrow.test>" % name, "ed25519", "cert",
-                   "never")
-    assert proc.returncode == 0, proc.stderr.decode()
-    listing = key.gpg("--with-colons", "--list-keys").stdout.decode()
-    key.fingerprint = [l.split(":")[9] for l in listing.splitlines() if l.startswith("fpr:")][0]
-    proc = key.gpg("--quick-add-key", key.fingerprint, "cv25519", "encr", "never")
-    assert proc.returncode == 0, proc.stderr.decode()
-    with open(key.public_path, "wb") as f:
-        f.write(key.gpg("--armor", "--export", key.fingerprint).stdout)
-    return key
+    """An ed25519 certification key with a cv25519 encryption subkey (fast to make)."""
+    return _make_key(folder, name, "%s <server@zescrow.test>" % name, "cert")
 
 
 def make_custodian_key(folder, name):
     """A custodian's key: ed25519 that signs (their decisions) and a cv25519 subkey
     that receives shares; the user ID carries an address (recovery mail goes there)."""
+    email = name.replace(" ", ".") + "@custodians.test"
+    key = _make_key(folder, name, "%s <%s>" % (name, email), "sign,cert")
+    key.email = email
+    return key
+
+
+def _make_key(folder, name, user_id, primary_usage):
     home = tempfile.mkdtemp(prefix="zk-", dir="/dev/shm")
     key = ServerKey(home, None, os.path.join(folder, name.replace(" ", "-") + ".asc"))
-    email = name.replace(" ", ".") + "@custodians.test"
-    proc = key.gpg("--quick-gen-key", "%s <%s>" % (name, email), "ed25519", "sign,cert", "never")
+    proc = key.gpg("--quick-gen-key", user_id, "ed25519", primary_usage, "never")
     assert proc.returncode == 0, proc.stderr.decode()
     listing = key.gpg("--with-colons", "--list-keys").stdout.decode()
     key.fingerprint = [l.split(":")[9] for l in listing.splitlines() if l.startswith("fpr:")][0]
@@ -58,5 +53,4 @@ def make_custodian_key(folder, name):
     assert proc.returncode == 0, proc.stderr.decode()
     with open(key.public_path, "wb") as f:
         f.write(key.gpg("--armor", "--export", key.fingerprint).stdout)
-    key.email = email
     return key

@@ -128,6 +128,17 @@ def _custodian(person, *args):
         capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
 
 
+def _ask(server, created, login_name, reason):
+    """`login_name` claims the upload and asks for its recovery, without a browser:
+    (their session, the page that shows the two links)."""
+    s = signed_in(server, "test", login_name)
+    assert claim(s, created["claim_url"]).status_code == 303
+    page = s.get(server.url + "/escrows/%s/recovery" % created["id"]).text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    return s, s.post(server.url + "/escrows/%s/recovery" % created["id"],
+                     data={"csrf": csrf, "reason": reason}).text
+
+
 def _audit(server):
     return [json.loads(line) for line in subprocess.run(
         server.cli() + ["--data", str(server.data), "admin", "export-audit"],
@@ -239,12 +250,7 @@ def test_decisions_that_do_not_hold_are_refused(blind, escrow, custodians, reque
     sealed, _ = escrow
     ca = os.path.join(tls_dir, "ca.pem")
     created = upload(blind, sealed, ctype=TYPE).json()
-    s = signed_in(blind, "test", "bob")
-    assert claim(s, created["claim_url"]).status_code == 303
-    page = s.get(blind.url + "/escrows/%s/recovery" % created["id"]).text
-    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
-    opened = s.post(blind.url + "/escrows/%s/recovery" % created["id"],
-                    data={"csrf": csrf, "reason": "testing refusals"}).text
+    s, opened = _ask(blind, created, "bob", "testing refusals")
     requester_url = re.search(r'recover --request (\S+)</pre>', opened).group(1)
     custodian_url = re.search(r'custodian approve (\S+)</pre>', opened).group(1)
     home = requester_home
@@ -303,12 +309,7 @@ def test_too_many_declines_close_the_request_and_the_owner_is_told(blind, escrow
     _, _, people = custodians
     sealed, _ = escrow
     created = upload(blind, sealed, ctype=TYPE).json()
-    s = signed_in(blind, "test", "carol")
-    assert claim(s, created["claim_url"]).status_code == 303
-    page = s.get(blind.url + "/escrows/%s/recovery" % created["id"]).text
-    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
-    opened = s.post(blind.url + "/escrows/%s/recovery" % created["id"],
-                    data={"csrf": csrf, "reason": "please"}).text
+    s, opened = _ask(blind, created, "carol", "please")
     custodian_url = re.search(r'custodian approve (\S+)</pre>', opened).group(1)
     requester_url = re.search(r'recover --request (\S+)</pre>', opened).group(1)
     # Six registrations of three keys at once: exactly one wins (a conditional UPDATE).
@@ -364,12 +365,7 @@ def test_a_server_that_swaps_in_another_escrow_gets_no_share(blind, escrow, cust
                                    [k.fingerprint for k in keys], 2,
                                    {"user": "bob", "host": "bobbox"})
     created = upload(blind, sealed, ctype=TYPE).json()  # Mallory's: alice@testbox here
-    s = signed_in(blind, "test", "mallory")
-    assert claim(s, created["claim_url"]).status_code == 303
-    page = s.get(blind.url + "/escrows/%s/recovery" % created["id"]).text
-    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
-    opened = s.post(blind.url + "/escrows/%s/recovery" % created["id"],
-                    data={"csrf": csrf, "reason": "mine"}).text
+    s, opened = _ask(blind, created, "mallory", "mine")
     requester_url = re.search(r'recover --request (\S+)</pre>', opened).group(1)
     custodian_url = re.search(r'custodian approve (\S+)</pre>', opened).group(1)
     first = _requester(["--request", requester_url], requester_home, ca)
