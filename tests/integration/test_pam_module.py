@@ -111,7 +111,13 @@ def test_the_hook_gets_the_password_on_stdin_and_nothing_of_the_login_program(ma
     assert seen["policy"] == os.SCHED_IDLE
     assert seen["core"] == [0, 0]
     pythons_own = (1 << (13 - 1)) | (1 << (25 - 1))  # Python ignores SIGPIPE and SIGXFSZ itself
-    assert int(seen["blocked"], 16) == 0 and int(seen["ignored"], 16) & ~pythons_own == 0
+    # Signals 32 and 33 are glibc's own (thread cancellation, setxid): sigaction
+    # refuses them, so neither a login program nor the module can change them,
+    # and what the test's own parent set on them (CI's runner ignores 32) is
+    # inherited by every program on the machine alike.
+    glibcs_own = (1 << (32 - 1)) | (1 << (33 - 1))
+    assert int(seen["blocked"], 16) == 0
+    assert int(seen["ignored"], 16) & ~(pythons_own | glibcs_own) == 0
     assert seen["sid_is_pid"] and seen["uids"] == [0, 0, 0]
     # python3 -I -S: neither the environment nor a user's site directory reaches it.
     assert seen["isolated"] == 1 and seen["no_site"] == 1
