@@ -49,10 +49,16 @@ class Settings:
     # "server": sealed to this server's key, which verifies and hands them back;
     # "custodians": k of n custodians (init --custodians), this server cannot open them.
     recovery: str = "server"
-    recovery_request_days: int = 7
+    recovery_request_days: int = 7  # custodians mode: a recovery request is open this long
     # "open": anyone may upload (a public server); "required": only uploads vouched
     # for by an enrolled, unrevoked host (zescrow-server admin enrol-token create).
-    enrolment: str = "open"  # custodians mode: a recovery request is open this long
+    enrolment: str = "open"
+    # Who may see coverage and recover for others: entries "someone@example.org"
+    # (the provider's email for the login) or "group:NAME" (in the ID token's or
+    # userinfo's "groups" claim). An admin may do all a helpdesk member may.
+    admins: list = field(default_factory=list)
+    helpdesk: list = field(default_factory=list)
+    helpdesk_approval_hours: int = 24  # an approved helpdesk request may be used this long
     smtp_host: str = ""
     smtp_port: int = 25
     smtp_from: str = "zescrow@localhost"
@@ -106,6 +112,9 @@ def load(data_dir, environ=None):
     if settings.enrolment not in ("open", "required"):
         raise ServerConfigInvalid(source=path, reason="setting enrolment: %r is not open or "
                                   "required" % settings.enrolment)
+    if not 1 <= settings.helpdesk_approval_hours <= 24 * 30:
+        raise ServerConfigInvalid(source=path, reason="setting helpdesk_approval_hours: %d is "
+                                  "not 1 to 720" % settings.helpdesk_approval_hours)
     if not 1 <= settings.recovery_request_days <= 365:
         raise ServerConfigInvalid(source=path, reason="setting recovery_request_days: %d is not "
                                   "1 to 365" % settings.recovery_request_days)
@@ -123,6 +132,8 @@ def _read(path):
 
 
 def _typed(raw, kind, name, source):
+    if kind is list and name in ("admins", "helpdesk"):
+        return _members(raw, name, source)
     if kind is list:
         return _addresses(raw, name, source)
     if kind is bool and isinstance(raw, str):
@@ -147,6 +158,20 @@ def _addresses(raw, name, source):
         networks(entries)
     except ValueError as err:
         raise ServerConfigInvalid(source=source, reason="setting %s: %s" % (name, err)) from None
+    return entries
+
+
+def _members(raw, name, source):
+    """A list of "email" or "group:NAME" entries: a TOML array, or "a, b" in a variable."""
+    entries = raw.split(",") if isinstance(raw, str) else raw
+    if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
+        raise ServerConfigInvalid(source=source, reason="setting %s: %r is not a list of "
+                                  "emails and group:NAME entries" % (name, raw))
+    entries = [e.strip() for e in entries if e.strip()]
+    for entry in entries:
+        if not (entry.startswith("group:") and len(entry) > 6) and "@" not in entry:
+            raise ServerConfigInvalid(source=source, reason="setting %s: %r is neither an "
+                                      "email nor group:NAME" % (name, entry))
     return entries
 
 

@@ -1,6 +1,8 @@
 // A real OpenID Connect provider for zescrow's tests: panva's oidc-provider with
 // its development login screen (any login name, any password), one confidential
-// client, accounts made up on the fly: sub = the login name, email = NAME@example.test.
+// client, accounts made up on the fly: sub = the login name, email = NAME@example.test,
+// and groups = what follows "+" in the login name, comma-separated ("carol+helpdesk"
+// is in group helpdesk; "dave" in none).
 //
 //   node provider.mjs [--hostile] PORT REDIRECT_URI [REDIRECT_URI ...]
 // prints "ready ISSUER" when it listens.
@@ -37,7 +39,7 @@ const provider = new Provider(issuer, {
     grant_types: ['authorization_code'],
     response_types: ['code'],
   }],
-  claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
+  claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name', 'groups'] },
   features: { devInteractions: { enabled: true } },
   pkce: { required: () => false },
   jwks: { keys: [jwk] },
@@ -45,7 +47,8 @@ const provider = new Provider(issuer, {
     return {
       accountId: id,
       async claims() {
-        const claims = { sub: id, email: `${id}@example.test`, email_verified: true, name: id };
+        const groups = id.includes('+') ? id.slice(id.indexOf('+') + 1).split(',') : [];
+        const claims = { sub: id, email: `${id}@example.test`, email_verified: true, name: id, groups };
         return { ...claims, ...(mode.claims || {}) };
       },
     };

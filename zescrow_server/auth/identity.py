@@ -15,6 +15,7 @@ from . import sessions
 
 MAX_TEXT = 255  # the database's columns; OpenID Connect allows a sub of 255 at most
 MAX_EMAIL = 254  # RFC 5321: no longer address can be delivered
+MAX_GROUPS, MAX_GROUP = 32, 128  # the session cookie carries them
 AUTH_TIME_LEEWAY = 120  # seconds a provider's clock may run ahead of ours
 _UNKNOWN = object()
 
@@ -62,7 +63,7 @@ def login(request, provider, claims, email):
     if len(display) > MAX_TEXT:
         display = display[:MAX_TEXT - 1] + "…"
     who = {"provider": provider.name, "iss": provider.issuer, "sub": sub, "email": email,
-           "display": display, "auth_time": _auth_time(claims)}
+           "display": display, "auth_time": _auth_time(claims), "groups": _groups(claims)}
     with request.app.state.sessions() as db:
         token = sessions.open_session(db, who)
     request.session["identity"] = who
@@ -76,6 +77,16 @@ def logout(request):
     with request.app.state.sessions() as db:
         sessions.revoke(db, request.session.get("sid"))
     request.session.clear()
+
+
+def _groups(claims):
+    """The provider's "groups" claim: names only (roles.py matches them), bounded, since
+    they ride in the session cookie; anything else in it is left out."""
+    value = claims.get("groups")
+    if not isinstance(value, list):
+        return []
+    names = [g for g in value if isinstance(g, str) and 0 < len(g) <= MAX_GROUP]
+    return sorted(set(names))[:MAX_GROUPS]
 
 
 def _auth_time(claims):

@@ -124,6 +124,8 @@ async def _verified_claims(client, configured, request):
         return claims, claims.get("email")  # a userinfo of another subject is not used
     # The name may be only in userinfo; who it is stays the ID token's word.
     claims.update({k: info[k] for k in ("name", "preferred_username") if k in info})
+    if "groups" not in claims and "groups" in info:  # roles.py: admins and helpdesk by group
+        claims["groups"] = info["groups"]
     return claims, info.get("email") or claims.get("email")
 
 

@@ -53,6 +53,11 @@ class Escrow(Base):
         comment="how often a worker took it; at 3 with the lease over, it is failed")
     key_signature = Column(String(16))
     legacy_md5 = Column(String(32))
+    # The enrolled host whose voucher came with the upload (coverage checks that a
+    # host reports only its own users' escrows), and the helpdesk's recovery of it.
+    host_id = Column(String(16))
+    exposed_at = Column(DateTime, comment="a helpdesk download: the key is no longer secret")
+    exposed_reason = Column(Text)
 
     __table_args__ = (
         Index("ix_escrows_owner", "owner_provider", "owner_subject"),

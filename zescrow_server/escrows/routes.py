@@ -59,9 +59,13 @@ async def upload(request: Request,
     """Store a sealed archive. 201 only once it is committed (S8)."""
     state = request.app.state
     source = client_address(request)
+    host_id = None
     if state.settings.enrolment == "required":  # before the body: strangers send nothing
-        await run_in_threadpool(_vouched, state, x_zescrow_voucher,
-                                x_zescrow_voucher_signature, _clean(x_zescrow_user))
+        host_id = await run_in_threadpool(_vouched, state, x_zescrow_voucher,
+                                          x_zescrow_voucher_signature, _clean(x_zescrow_user))
+    elif x_zescrow_voucher:  # open: a voucher that holds ties the escrow to its host
+        host_id = await run_in_threadpool(_vouched_if_so, state, x_zescrow_voucher,
+                                          x_zescrow_voucher_signature, _clean(x_zescrow_user))
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     custodians = ctype == CUSTODIANS_TYPE
     if ctype not in SEALED_TYPES and not custodians:
@@ -74,7 +78,7 @@ async def upload(request: Request,
         service.check_sealed(sealed, state.key)
     row, claim_token, upload_token = await store(
         state, sealed, source, host=_clean(x_zescrow_host), username=_clean(x_zescrow_user),
-        client_version=_clean(x_zescrow_client_version),
+        client_version=_clean(x_zescrow_client_version), host_id=host_id,
         verification=service.CLIENT_CHECKED if custodians else service.PENDING)
     return {"id": row["id"], "claim_url": claim_url(state.settings, claim_token),
             "sha256": row["sha256"], "upload_token": upload_token,
@@ -135,10 +139,22 @@ def claim_url(settings, token):
 
 
 def _vouched(state, voucher, signature, username):
+    """The id of the enrolled host that vouches for this upload; NotEnrolled if none."""
     from ..hosts import service as hosts
 
     with state.sessions() as session:
-        hosts.check_voucher(session, voucher, signature, username)
+        return hosts.check_voucher(session, voucher, signature, username).id
+
+
+def _vouched_if_so(state, voucher, signature, username):
+    """Open enrolment: the vouching host's id if the voucher holds, else None (an open
+    server takes the upload either way; it is then covered by no host)."""
+    from ..hosts.service import NotEnrolled
+
+    try:
+        return _vouched(state, voucher, signature, username)
+    except NotEnrolled:
+        return None
 
 
 def client_address(request):

@@ -53,7 +53,7 @@ def check_custodians(container, kept):
 
 
 def new_upload(sealed, settings, source, host="", username="", client_version="",
-               legacy_md5=None, claim_token=None, verification=PENDING):
+               legacy_md5=None, claim_token=None, verification=PENDING, host_id=None):
     """The rows of a new escrow and its audit event, and the two tokens to hand out.
 
     Returns (escrow_row, audit_row, claim_token, upload_token); the caller
@@ -70,7 +70,8 @@ def new_upload(sealed, settings, source, host="", username="", client_version=""
         claim_expires_at=now + dt.timedelta(seconds=settings.claim_window_seconds),
         claimed_at=None, owner_issuer=None, owner_subject=None, owner_display=None,
         owner_email=None, verification=verification, verification_error=None,
-        verification_lease_until=None, key_signature=None, legacy_md5=legacy_md5)
+        verification_lease_until=None, key_signature=None, legacy_md5=legacy_md5,
+        host_id=host_id)
     audit_row = audit.row("upload", "uploader", escrow_row["id"], source, host=host,
                           user=username, sha256=escrow_row["sha256"])
     return escrow_row, audit_row, claim_token, upload_token

@@ -28,3 +28,5 @@ class Host(Base):
     enrolled_at = Column(DateTime, nullable=False, default=utcnow)
     source = Column(String(64), nullable=False, default="")
     revoked_at = Column(DateTime)
+    last_report_at = Column(DateTime, comment="the server's clock when its last report came")
+    last_report_time = Column(DateTime, comment="that report's own time: a replay is older")
