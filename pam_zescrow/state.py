@@ -7,7 +7,9 @@ named error (StateCorrupt), never a traceback.
     {"version": 1,
      "escrowed":     {"setup_digest", "key_signature", "sha256", "at", ...}  (server acknowledged)
      "last_spooled": {"archive", "setup_digest", "key_signature", "sha256", "created"}
-     "last_error":   {"code", "message", "hint", "at"} | null}
+     "last_error":   {"code", "message", "hint", "at"} | null
+     "exposed":      {"escrow", "at", "reason", "notified"}  (the helpdesk recovered it;
+                     written by root's coverage report, as the user: zescrowd/report.py)}
 """
 
 import json
@@ -18,7 +20,7 @@ from .errors import StateCorrupt
 from .fsutil import atomic_write
 
 VERSION = 1
-_RECORDS = ("escrowed", "last_spooled", "last_error")
+_RECORDS = ("escrowed", "last_spooled", "last_error", "exposed")
 
 
 def path_in(user_dir):

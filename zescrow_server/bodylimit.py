@@ -11,20 +11,34 @@ to the cut-off body is dropped and the 413 sent instead.
 
 The limits: an upload (`max_upload_bytes`), the deposit form (its armored
 payload is about 4/3 of the binary, url-encoding adds a few percent), and
-16 KiB for every other path — a claim's CSRF token, a login form.
+a host's coverage report (256 KiB), and 16 KiB for every other path — a
+claim's CSRF token, a login form.
 """
 
 import json
+import re
 
 from .errors import TooLarge
 
 SMALL_BODY = 16 * 1024
+REPORTS = re.compile(r"/api/v1/hosts/[^/]{1,64}/reports")
+MAX_REPORT = 256 * 1024  # coverage/service.py: a report of up to 1,000 users
 
 
 def limits(settings):
     """The body limit of each path that takes more than SMALL_BODY."""
     return {"/api/v1/escrows": settings.max_upload_bytes,
-            "/deposit/index.html": 2 * settings.max_upload_bytes + SMALL_BODY}
+            "/deposit/index.html": 2 * settings.max_upload_bytes + SMALL_BODY,
+            REPORTS: MAX_REPORT}
+
+
+def _limit(limits, path, default):
+    if path in limits:
+        return limits[path]
+    for pattern, limit in limits.items():
+        if not isinstance(pattern, str) and pattern.fullmatch(path):
+            return limit
+    return default
 
 
 class _Over(Exception):
@@ -38,7 +52,7 @@ class BodyLimit:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        limit = self.limits.get(scope["path"], self.default)
+        limit = _limit(self.limits, scope["path"], self.default)
         length = _content_length(scope)
         if length is not None and length > limit:
             return await _refuse(send, limit, length)

@@ -288,3 +288,18 @@ class SetupEnrolmentRefused(ZescrowError):
     message = "the server {host} did not enrol this machine: {reason}"
     hint = ("ask the server's administrator for a valid token (zescrow-server admin "
             "enrol-token create); nothing was changed")
+
+
+class ReportNotEnrolled(ZescrowError):
+    code, exit_code = "report-not-enrolled", 28
+    message = "no coverage report was sent: {reason}"
+    hint = ("coverage reports are for machines enrolled with a token (zescrowctl setup URL "
+            "--system --token T, as root); nothing was sent")
+
+
+class ReportRefused(ZescrowError):
+    code, exit_code = "report-refused", 29
+    message = "the server {host} refused this machine's coverage report (HTTP {status}): {reason}"
+    hint = ("if the machine was revoked or set up anew, enrol it again with a new token "
+            "(zescrowctl setup URL --system --token T); if its clock is off, set it "
+            "(timedatectl); the timer reports again tomorrow")

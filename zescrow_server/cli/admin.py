@@ -1,5 +1,5 @@
 """zescrow-server admin: list escrows, purge expired ones, export the audit log, revoke
-sessions, enrolment tokens and hosts.
+sessions, enrolment tokens and hosts, and show coverage.
 
 What came from outside (a provider's name for its user, an uploader's
 host and user name) goes to the admin's terminal only through
@@ -26,6 +26,8 @@ def run(args):
             _enrol_token(session, args)
         elif args.action == "host":
             _host(session, args)
+        elif args.action == "coverage":
+            _coverage(session, args)
         else:
             {"list": _list, "purge-expired": _purge, "export-audit": _export}[args.action](
                 session)
@@ -116,6 +118,46 @@ def _host(session, args):
         print("revoked host %s: its uploads and reports are refused from now on" % args.id)
 
 
+def _coverage(session, args):
+    """A summary and the users that need attention; --csv: every row, for a spreadsheet."""
+    import csv
+    import sys
+
+    from ..coverage import service
+    from ..coverage.models import VERIFIED
+
+    if args.csv:
+        out = csv.writer(sys.stdout)
+        out.writerow(["host", "host_name", "user", "state", "reason", "escrow", "reported_at",
+                      "host_last_report"])
+        for row in service.rows(session, state=args.state, limit=None):
+            # A leading = + - @ would be a formula to a spreadsheet: quote it as text.
+            out.writerow([_cell(row[k]) for k in ("host", "host_name", "user", "state",
+                                                  "reason", "escrow", "reported_at",
+                                                  "host_last_report")])
+        return
+    summary = service.summary(session)
+    print("%d enrolled host%s; %d not heard from in 2 days. Users: %s" % (
+        summary["hosts"], "" if summary["hosts"] == 1 else "s", summary["silent"],
+        ", ".join("%d %s" % (n, state) for state, n in summary["states"].items())))
+    states = [args.state] if args.state else [s for s in summary["states"] if s != VERIFIED]
+    for state in states:
+        for row in service.rows(session, state=state, limit=args.limit):
+            print("%-9s %s %-20s %-16s %s" % (row["state"], row["host"],
+                                              printable(row["host_name"])[:20],
+                                              printable(row["user"])[:16],
+                                              printable(row["reason"])))
+    for host in service.silent_hosts(session, limit=args.limit):
+        print("silent    %s %-20s last report: %s" % (
+            host.id, printable(host.name)[:20],
+            host.last_report_at.strftime("%Y-%m-%d %H:%M") if host.last_report_at else "never"))
+
+
+def _cell(value):
+    text = printable(value or "")
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+
+
 def _days(text):
     """'7d', '12h', '30m' → days (a float)."""
     import re
@@ -175,8 +217,16 @@ def add_arguments(p):
     host_actions.add_parser("list", help="every enrolled machine: id, state, when, token, name")
     host_revoke = host_actions.add_parser("revoke", help="refuse its uploads from now on")
     host_revoke.add_argument("id", metavar="ID")
+    coverage = actions.add_parser("coverage", help="which users of the enrolled machines "
+                                  "have a verified escrow: a summary and who needs attention")
+    coverage.add_argument("--state", choices=("verified", "pending", "stale", "failed",
+                                              "missing"), help="only the users in this state")
+    coverage.add_argument("--limit", type=_positive, default=50,
+                          help="at most this many users per state (50)")
+    coverage.add_argument("--csv", action="store_true",
+                          help="every user of every host as CSV (with --state: those only)")
 
 
 command = Command("admin", "list, purge-expired, export-audit, revoke-sessions WHO, "
-                  "enrol-token create|list|revoke, host list|revoke",
+                  "enrol-token create|list|revoke, host list|revoke, coverage",
                   add_arguments, run)

@@ -117,6 +117,7 @@ def delete_unclaimed(session, escrow_id, upload_token, source):
         raise ApiError("escrow %s was already claimed; only its owner can delete it now"
                        % escrow.id, 409, "already-claimed")
     audit.record(session, "delete", "uploader", escrow_id, source)
+    _coverage().escrow_changed(session, escrow_id)
     session.commit()
 
 
@@ -193,9 +194,17 @@ def purge_expired(session, actor="admin", source=""):
         # Each delete is conditional: a claim that got in first keeps its escrow.
         if session.execute(delete(Escrow).where(Escrow.id == escrow_id, *expired)).rowcount:
             audit.record(session, "purge", actor, escrow_id, source, reason="claim window over")
+            _coverage().escrow_changed(session, escrow_id)
             purged.append(escrow_id)
     session.commit()
     return purged
+
+
+def _coverage():
+    # Not at the top: coverage judges escrows, and imports this module's neighbours.
+    from ..coverage import service
+
+    return service
 
 
 def require_upload_token(authorization):

@@ -28,6 +28,7 @@ from pam_zescrow import archive_reader, verify
 from pam_zescrow.errors import ZescrowError
 from pam_zescrow.secret import Secret
 
+from ..coverage import service as coverage
 from ..keys.service import KeyError_, PlaintextTooLarge
 from . import service
 from .models import FAILED, PENDING, RUNNING, VERIFIED, Escrow, utcnow
@@ -107,6 +108,7 @@ class Verifier:
             session.execute(update(Escrow).where(Escrow.id == escrow_id).values(
                 verification=result, key_signature=signature, verification_error=reason,
                 verification_lease_until=None))
+            coverage.escrow_changed(session, escrow_id)
             session.commit()
         log.info("escrow %s: %s%s", escrow_id, result, (": " + reason) if reason else "")
         return True
@@ -142,8 +144,11 @@ class Verifier:
 
 def give_up(session, doomed):
     """Fail the rows whose lease ran out MAX_ATTEMPTS times: their check kills its worker."""
-    given_up = session.execute(update(Escrow).where(doomed).values(
+    ids = list(session.scalars(select(Escrow.id).where(doomed)))
+    given_up = session.execute(update(Escrow).where(Escrow.id.in_(ids), doomed).values(
         verification=FAILED, verification_error=GAVE_UP, verification_lease_until=None))
+    for escrow_id in ids:
+        coverage.escrow_changed(session, escrow_id)
     session.commit()
     log.error("%d escrows failed: their check never finished in %d attempts",
               given_up.rowcount, MAX_ATTEMPTS)

@@ -14,10 +14,10 @@ from pam_zescrow import __version__
 from pam_zescrow.errors import ZescrowError
 from pam_zescrow.printable import EscapingFilter, printable
 
-from . import claim, custodian, escrow, inspect, recover, retry, setup, status
+from . import claim, custodian, escrow, inspect, recover, report, retry, setup, status
 
 COMMANDS = [status.command, setup.command, escrow.command, inspect.command, claim.command,
-            retry.command, recover.command, custodian.command]
+            retry.command, recover.command, custodian.command, report.command]
 
 
 def build_parser():

@@ -1,0 +1,273 @@
+"""Coverage: each enrolled host's signed report of its users, judged (issue #13).
+
+A host (`zescrowctl report`, its daily system timer) sends, signed with its
+host key, which local users have an eCryptfs home and, for each, the
+digest of the setup now, the digest of the last escrow the server took,
+that escrow's id, and the machine's last error — no secret. Each report
+replaces the host's rows. Each row is judged against the escrow it names:
+
+    verified   the escrow is here, checked (by the server, or by the client in
+               custodians mode), and the setup has not changed since
+    pending    the escrow is here and its check has not finished
+    stale      the setup changed after the last escrow (the next login escrows it)
+    failed     the machine's last attempt failed, or the server's check did
+    missing    no escrow: never escrowed, or the one named is not here (deleted,
+               purged unclaimed, or not this host's user's)
+
+The state is stored with the row, so that the page and `admin coverage`
+only count and read it; it is judged again when its escrow changes (checked,
+failed, deleted, purged: escrow_changed()).
+"""
+
+import base64
+import binascii
+import datetime as dt
+import functools
+import json
+import re
+
+from sqlalchemy import delete, func, insert, select, update
+
+
+from .. import bodylimit
+from ..errors import ApiError
+from ..escrows.models import CLIENT_CHECKED, FAILED as CHECK_FAILED, VERIFIED as CHECKED
+from ..escrows.models import Escrow, utcnow
+from ..hosts.models import Host
+from ..hosts.service import NotEnrolled
+from .models import FAILED, MISSING, PENDING, STALE, STATES, VERIFIED, Coverage
+
+FORMAT, VERSION = "zescrow-report", 1
+MAX_REPORT = bodylimit.MAX_REPORT  # ~1,000 users of one machine
+MAX_USERS = 1000
+CLOCK_SKEW = dt.timedelta(minutes=5)  # a host's clock may run this far ahead of ours
+MAX_AGE = dt.timedelta(days=2)  # an older report is a replay, or a clock far off
+SILENT_AFTER = dt.timedelta(days=2)  # a host that has not reported for this long is shown
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_ID = re.compile(r"[0-9a-f]{32}")
+_CODE = re.compile(r"[a-z0-9-]{1,64}")
+
+
+class ReportInvalid(ApiError):
+    status, code = 422, "report-invalid"
+
+
+def ingest(session, host_id, statement, signature, source=""):
+    """Check and store one report of `host_id`; returns the answer for the host:
+    {"host", "users": [{"user", "state", "reason"}], "exposed": [...]}."""
+    host = session.get(Host, host_id) if re.fullmatch(r"[0-9a-f]{16}", host_id or "") else None
+    if host is None:
+        raise NotEnrolled("this server never enrolled a host %s; enrol the machine again "
+                          "(zescrowctl setup URL --system --token T)" % (host_id or "")[:16])
+    if host.revoked_at is not None:
+        raise NotEnrolled("the host %s (%s) was revoked on %s UTC; its reports are not taken"
+                          % (host.id, host.name, host.revoked_at.strftime("%Y-%m-%d %H:%M")))
+    if not _verify(host.public_key, statement, signature):
+        raise NotEnrolled("the report's signature is not host %s's key; if the machine was "
+                          "set up again, enrol it again" % host.id)
+    doc = parse(statement)
+    if doc["host"] != host.id:
+        raise ReportInvalid("the report is host %s's, sent as host %s's" % (doc["host"], host.id))
+    now = utcnow()
+    if doc["time"] > now + CLOCK_SKEW or doc["time"] < now - MAX_AGE:
+        raise ReportInvalid("the report is dated %s UTC, and this server's clock says %s: "
+                            "set the machine's clock (timedatectl) and report again"
+                            % (doc["time"].strftime("%Y-%m-%d %H:%M"),
+                               now.strftime("%Y-%m-%d %H:%M")))
+    if host.last_report_time is not None and doc["time"] <= host.last_report_time:
+        raise ReportInvalid("the report is not newer than this host's last one (%s UTC): a "
+                            "replay, or the machine's clock went back"
+                            % host.last_report_time.strftime("%Y-%m-%d %H:%M:%S"))
+    escrows = _escrows(session, [u["escrow"] for u in doc["users"] if u["escrow"]])
+    rows = []
+    for user in doc["users"]:
+        state, reason = judge(host.id, user, escrows.get(user["escrow"]))
+        rows.append({"host_id": host.id, "username": user["user"], "digest": user["digest"],
+                     "escrowed_digest": user["escrowed_digest"], "escrow_id": user["escrow"],
+                     "client_error": user["error"], "client_error_at": user["error_at"],
+                     "state": state, "reason": reason, "reported_at": now})
+    session.execute(delete(Coverage).where(Coverage.host_id == host.id))
+    if rows:
+        session.execute(insert(Coverage), rows)
+    session.execute(update(Host).where(Host.id == host.id).values(
+        last_report_at=now, last_report_time=doc["time"]))
+    session.commit()
+    exposed = [{"user": e.username, "escrow": e.id, "at": _iso(e.exposed_at),
+                "reason": e.exposed_reason or ""}
+               for e in escrows.values() if e.exposed_at is not None]
+    return {"host": host.id, "users": [{"user": r["username"], "state": r["state"],
+                                        "reason": r["reason"]} for r in rows],
+            "exposed": exposed}
+
+
+@functools.lru_cache(maxsize=4096)
+def _public(public_b64):
+    from Cryptodome.PublicKey import ECC
+
+    return ECC.import_key(base64.b64decode(public_b64))
+
+
+def _verify(public_b64, data, signature_b64):
+    """hostkey.verify, with the host's key imported once per process (a report a
+    second from each of thousands of hosts: the import costs as much as the check)."""
+    from Cryptodome.Hash import SHA256
+    from Cryptodome.Signature import DSS
+
+    try:
+        DSS.new(_public(public_b64), "fips-186-3").verify(
+            SHA256.new(data), base64.b64decode(signature_b64, validate=True))
+        return True
+    except (ValueError, TypeError, IndexError, binascii.Error):
+        return False
+
+
+def parse(statement):
+    """The report's fields, checked against docs/formats.md; ReportInvalid says what is not."""
+    if len(statement) > MAX_REPORT:
+        raise ReportInvalid("the report is over %d bytes" % MAX_REPORT)
+    try:
+        doc = json.loads(statement)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise ReportInvalid("the report is not JSON") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT or \
+            doc.get("version") != VERSION:
+        raise ReportInvalid("the report is not a %s version %d document" % (FORMAT, VERSION))
+    if not isinstance(doc.get("host"), str):
+        raise ReportInvalid("the report names no host")
+    doc["time"] = _time(doc.get("time"), "time", "%Y-%m-%dT%H:%M:%S.%fZ")
+    users = doc.get("users")
+    if not isinstance(users, list) or len(users) > MAX_USERS:
+        raise ReportInvalid("the report's users are not a list of at most %d" % MAX_USERS)
+    seen, checked = set(), []
+    for user in users:
+        entry = _user(user)
+        if entry["user"] in seen:
+            raise ReportInvalid("the report names user %r twice" % entry["user"])
+        seen.add(entry["user"])
+        checked.append(entry)
+    doc["users"] = checked
+    return doc
+
+
+def _user(user):
+    if not isinstance(user, dict):
+        raise ReportInvalid("a user entry is not an object")
+    name = user.get("user")
+    if not isinstance(name, str) or not 0 < len(name) <= 255 or not name.isprintable():
+        raise ReportInvalid("a user entry has no printable name of 1 to 255 characters")
+    out = {"user": name}
+    for key, pattern in (("digest", _HEX64), ("escrowed_digest", _HEX64), ("escrow", _ID),
+                         ("error", _CODE)):
+        value = user.get(key)
+        if value is not None and (not isinstance(value, str) or not pattern.fullmatch(value)):
+            raise ReportInvalid("user %r: %s is not what docs/formats.md says" % (name, key))
+        out[key] = value
+    out["error_at"] = _time(user["error_at"], "error_at") if user.get("error_at") else None
+    return out
+
+
+def _time(value, what, form="%Y-%m-%dT%H:%M:%SZ"):
+    try:
+        return dt.datetime.strptime(value, form)
+    except (TypeError, ValueError):
+        raise ReportInvalid("the report's %s is not a UTC time like %s" % (
+            what, "2026-12-03T10:00:00.123456Z" if "%f" in form else "2026-12-03T10:00:00Z")) \
+            from None
+
+
+def _escrows(session, ids):
+    if not ids:
+        return {}
+    return {e.id: e for e in session.scalars(select(Escrow).where(Escrow.id.in_(ids)))}
+
+
+def judge(host_id, user, escrow):
+    """(state, reason) of one user of one host, with the escrow the host names (or None)."""
+    name = user["user"]
+    if user["error"] and not user["digest"]:
+        return FAILED, "the machine could not read the eCryptfs setup (%s)" % user["error"]
+    if user["error"]:
+        return FAILED, "the last escrow at a login failed (%s, %s UTC); the user's " \
+            "zescrowctl status says why" % (user["error"], _when(user["error_at"]))
+    if not user["escrow"]:
+        return MISSING, "never escrowed: the user has not logged in with a password since " \
+            "the machine was set up, or zescrowd has not uploaded yet"
+    if escrow is None:
+        return MISSING, "the escrow %s the machine names is not on this server (deleted, " \
+            "or purged unclaimed); the next login escrows again" % user["escrow"]
+    if escrow.username != name or (escrow.host_id and escrow.host_id != host_id):
+        return MISSING, "the escrow %s the machine names was not uploaded for this user " \
+            "of this host" % escrow.id
+    if escrow.verification == CHECK_FAILED:
+        return FAILED, "the server's check of escrow %s failed: %s" % (
+            escrow.id, escrow.verification_error or "no reason recorded")
+    if user["digest"] != user["escrowed_digest"]:
+        return STALE, "the eCryptfs setup changed after escrow %s (a new mount passphrase, " \
+            "Private.sig or mount options); the user's next login escrows it again" % escrow.id
+    if escrow.verification not in (CHECKED, CLIENT_CHECKED):
+        return PENDING, "escrow %s is here; its check has not finished" % escrow.id
+    by = "the server" if escrow.verification == CHECKED else "the client (custodians mode)"
+    unclaimed = "" if escrow.claimed_at else (
+        "; not claimed yet: it is purged at %s UTC unless its owner claims it"
+        % _when(escrow.claim_expires_at))
+    return VERIFIED, "escrow %s, checked by %s%s" % (escrow.id, by, unclaimed)
+
+
+def escrow_changed(session, escrow_id):
+    """Judge again the rows naming `escrow_id` (checked, failed, deleted, purged, exposed),
+    in the caller's transaction."""
+    rows = list(session.scalars(select(Coverage).where(Coverage.escrow_id == escrow_id)))
+    if not rows:
+        return
+    escrow = session.get(Escrow, escrow_id)
+    for row in rows:
+        row.state, row.reason = judge(row.host_id, _as_user(row), escrow)
+
+
+def _as_user(row):
+    return {"user": row.username, "digest": row.digest, "escrowed_digest": row.escrowed_digest,
+            "escrow": row.escrow_id, "error": row.client_error, "error_at": row.client_error_at}
+
+
+def summary(session, now=None):
+    """{"states": {state: count}, "hosts", "silent": hosts not heard from lately}."""
+    now = now or utcnow()
+    counts = dict(session.execute(select(Coverage.state, func.count())
+                                  .group_by(Coverage.state)).all())
+    live = (Host.revoked_at.is_(None),)
+    hosts = session.scalar(select(func.count()).select_from(Host).where(*live))
+    silent = session.scalar(select(func.count()).select_from(Host).where(
+        *live, (Host.last_report_at.is_(None)) | (Host.last_report_at < now - SILENT_AFTER)))
+    return {"states": {s: counts.get(s, 0) for s in STATES}, "hosts": hosts, "silent": silent}
+
+
+def rows(session, state=None, limit=100, offset=0):
+    """Coverage rows with their host's name and last report, worst first."""
+    query = select(Coverage, Host.name, Host.last_report_at).join(
+        Host, Host.id == Coverage.host_id)
+    if state:
+        query = query.where(Coverage.state == state).order_by(Coverage.host_id,
+                                                              Coverage.username)
+    else:
+        query = query.order_by(Coverage.host_id, Coverage.username)
+    if limit is not None:
+        query = query.limit(limit).offset(offset)
+    for row, host_name, last in session.execute(query):
+        yield {"host": row.host_id, "host_name": host_name, "user": row.username,
+               "state": row.state, "reason": row.reason, "escrow": row.escrow_id,
+               "reported_at": _iso(row.reported_at), "host_last_report": _iso(last)}
+
+
+def silent_hosts(session, limit=100, now=None):
+    now = now or utcnow()
+    query = select(Host).where(Host.revoked_at.is_(None), (Host.last_report_at.is_(None)) | (
+        Host.last_report_at < now - SILENT_AFTER)).order_by(Host.enrolled_at).limit(limit)
+    return list(session.scalars(query))
+
+
+def _iso(value):
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+
+
+def _when(value):
+    return value.strftime("%Y-%m-%d %H:%M") if value else "an unknown time"
