@@ -17,7 +17,7 @@ from .auth import routes as auth_routes, sessions
 from .claims import routes as claim_routes
 from .custodians import service as custodians
 from .errors import ApiError, ServerConfigInvalid
-from .coverage import routes as coverage_routes
+from .coverage import pages as coverage_pages, routes as coverage_routes
 from .escrows import pages, routes as escrow_routes
 from .escrows.verification import Verifier
 from .escrows.writer import GroupWriter
@@ -88,7 +88,7 @@ def create_app(settings, run_verifier=True):
     for router in (key_routes.router, escrow_routes.router, legacy_routes.router,
                    auth_routes.router, claim_routes.router, pages.router,
                    recovery_routes.router, recovery_pages.router, host_routes.router,
-                   coverage_routes.router):
+                   coverage_routes.router, coverage_pages.router):
         app.include_router(router)
     _error_handlers(app)
     return app
