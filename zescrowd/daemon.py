@@ -53,6 +53,7 @@ class Daemon:
     # --- the loop ---------------------------------------------------------
     def run(self):
         self.remind_if_due()
+        self.tell_exposed()
         while True:
             self.upload_due()
             if self.notifier:
@@ -104,6 +105,9 @@ class Daemon:
             current["escrowed"] = record
             current.get("uploads", {}).pop(entry.name, None)
             current["last_error"] = None  # a refused claim link is told in the record
+            exposed = current.get("exposed") or {}
+            if exposed.get("setup_digest") and exposed["setup_digest"] != record["setup_digest"]:
+                current.pop("exposed")  # a new key escrowed: the recovered one opens nothing
 
         state.update(self.cfg.state_path, change)
         if record["setup_digest"]:  # what the PAM hook's decide step compares with
@@ -223,6 +227,18 @@ class Daemon:
             self.show_claim(record)
             state.update(self.cfg.state_path, lambda s: s["escrowed"].update(
                 reminded_at=now_iso()))
+
+    def tell_exposed(self):
+        """Once: the helpdesk recovered this user's escrow (root's coverage report wrote
+        it into state.json, zescrowd/report.py). The key is no longer the user's secret."""
+        record = state.load(self.cfg.state_path).get("exposed")
+        if not record or record.get("notified") or not self.notifier:
+            return  # without a notification server, zescrowctl status still says it
+        self.notifier.info(notify.EXPOSED_SUMMARY, *notify.exposed_lines(record),
+                           icon="dialog-warning")
+        state.update(self.cfg.state_path, lambda s: s["exposed"].update(notified=now_iso()))
+        log.warning("told the user that escrow %s was recovered by the helpdesk",
+                    record.get("escrow"))
 
     def status(self, text):
         _sd_notify("STATUS=" + text)

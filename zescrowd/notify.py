@@ -20,6 +20,19 @@ log = logging.getLogger("zescrow.notify")
 APP = "zescrow"
 CLAIM_SUMMARY = "Your encryption key was backed up — claim it now"
 REFUSED_SUMMARY = "Your encryption key was backed up — but its claim link was refused"
+EXPOSED_SUMMARY = "Your helpdesk recovered your encryption key"
+REKEY_DOC = "/usr/share/doc/zescrow-client/docs/rekey.md"
+
+
+def exposed_lines(record):
+    """What the user must know when the helpdesk recovered their escrow (also in
+    zescrowctl status): what happened, what it means, what to do."""
+    return ["Escrow %s of your eCryptfs key was recovered by your organisation's helpdesk on "
+            "%s UTC: %s." % (record.get("escrow"), str(record.get("at", "?")).replace(
+                "T", " ").rstrip("Z"), record.get("reason") or "no reason given"),
+            "Whoever holds it can open your Private folder, now and later: changing your "
+            "login password does not change that key.",
+            "To be safe, make a new key and copy your files into it: see %s." % REKEY_DOC]
 
 
 def markup(text):

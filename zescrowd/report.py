@@ -204,17 +204,21 @@ def _checked(doc, host):
     return {"users": users, "exposed": exposed}
 
 
-def record_exposed(exposed, state_root=defaults.STATE_ROOT):
+def record_exposed(exposed, state_root=defaults.STATE_ROOT, entries=()):
     """Write each exposure into its user's state.json, as that user (the file is theirs);
-    an exposure already recorded keeps its `notified` mark. Returns the users told."""
+    an exposure already recorded keeps its `notified` mark. With it goes the setup digest
+    the exposed escrow was of (from `entries`, the report): zescrowd forgets the exposure
+    once a new key is escrowed. Returns the users told."""
     told = []
+    digests = {e["user"]: e["escrowed_digest"] for e in entries}
     for e in exposed:
         try:
             user = privileges.User(pwd.getpwnam(e["user"]))
         except KeyError:
             continue
         user_dir = os.path.join(state_root, user.name)
-        record = {"escrow": e["escrow"], "at": e["at"], "reason": e["reason"]}
+        record = {"escrow": e["escrow"], "at": e["at"], "reason": e["reason"],
+                  "setup_digest": digests.get(user.name)}
 
         def change(current, record=record):
             old = current.get("exposed") or {}

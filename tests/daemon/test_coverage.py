@@ -16,7 +16,7 @@ from pam_zescrow import ecryptfs_crypto as crypto
 from tests.common.ecryptfs_tools import real_wrap
 from tests.common.servers import ZescrowServer, free_port
 from tests.conftest import require
-from tests.daemon.conftest import World
+from tests.daemon.conftest import World, wait_for
 from tests.daemon.test_enrolment import SPOOLED, _admin, _setup, _token
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
@@ -137,6 +137,9 @@ def test_reports_follow_real_logins_and_setup_changes(world, required_server):
     proc = world.machine.pamtester(world.machine.service(), bob, PASSWORD)
     assert proc.returncode == 0, proc.stderr
     world.machine.wait_for_log("user %s: not escrowed" % bob)
+    bob_state = world.machine.state_dir / bob / "state.json"  # written just after the log line
+    wait_for(lambda: bob_state.exists() and json.loads(bob_state.read_text()).get("last_error"),
+             what="bob's last error in state.json")
     failed = _report(world)[bob]
     assert failed["state"] == "failed" and "wrong-password" in failed["reason"], failed
     # The admin's view: a summary, who needs attention, and every row as CSV.
@@ -162,3 +165,52 @@ def test_report_needs_root_and_an_enrolled_host(world, required_server):
     user = world.machine.add_user(PASSWORD, MOUNT)
     r = world.run(user, "report")
     assert r.returncode == 28 and "only root" in r.stderr, r.stderr
+
+
+def test_an_escrow_the_helpdesk_recovered_is_told_to_its_user_until_a_new_key(
+        world, required_server):
+    import sqlite3
+
+    from tests.daemon.conftest import Desktop
+
+    assert _setup(world, "--token", _token(required_server)).returncode == 0
+    user = world.machine.add_user(PASSWORD, MOUNT)
+    escrow_id = _escrow(world, user)
+    # What the helpdesk's download leaves on the server (its flow: tests/server/test_helpdesk.py).
+    with sqlite3.connect(required_server.data / "zescrow.db") as db:
+        db.execute("UPDATE escrows SET exposed_at = '2026-12-03 09:00:00.000000', "
+                   "exposed_reason = 'locked out <b>ticket 42</b>' WHERE id = ?", (escrow_id,))
+    text = world.run(None, "report")
+    assert text.returncode == 0 and "recovered by the helpdesk" in text.stdout, text.stdout
+    recorded = json.loads((world.machine.state_dir / user / "state.json").read_text())["exposed"]
+    assert recorded["escrow"] == escrow_id and recorded["notified"] is False
+    status = world.run(user, "status", "--offline")
+    assert "EXPOSED:" in status.stdout and escrow_id in status.stdout, status.stdout
+    assert "rekey.md" in status.stdout and "login password does not change" in status.stdout
+    # zescrowd tells the user once, on their own desktop.
+    home = str(world.machine.base / user / "home")
+    desktop = Desktop(user=user, home=home)
+    try:
+        env = {"PATH": os.environ["PATH"], "ZESCROW_CONF": str(world.machine.conf),
+               "ZESCROW_STATE_DIR": str(world.machine.state_dir), "HOME": home, "USER": user,
+               "LOGNAME": user, **desktop.env}
+        cmd = ["setpriv", "--reuid=" + user, "--regid=" + user, "--init-groups",
+               os.path.join(os.path.dirname(world.run.__globals__["CLI"]), "zescrowd")]
+        for _ in range(2):  # the second run shows nothing more
+            subprocess.run(cmd, env=env, capture_output=True, timeout=60, check=True)
+        desktop.dunstctl("close-all")
+        shown = json.loads(desktop.dunstctl("history").stdout)["data"][0]
+        told = [n for n in shown if n["summary"]["data"] == "Your helpdesk recovered your "
+                "encryption key"]
+        assert len(told) == 1, shown
+        assert "locked out &lt;b&gt;ticket 42&lt;/b&gt;" in told[0]["body"]["data"], told
+    finally:
+        desktop.close()
+    assert json.loads((world.machine.state_dir / user / "state.json").read_text())[
+        "exposed"]["notified"]
+    # A new key, escrowed at the next login: the exposure is over.
+    _new_mount_passphrase(world, user, NEW_MOUNT, PASSWORD)
+    assert _escrow(world, user) != escrow_id
+    assert "exposed" not in json.loads(
+        (world.machine.state_dir / user / "state.json").read_text())
+    assert "EXPOSED" not in world.run(user, "status", "--offline").stdout

@@ -38,7 +38,15 @@ def collect(cfg, refresh=True):
             "state": account.state_of(why) if why else "escrowed",
             "why": why.as_json() if why else None,
             "escrow": _public(record), "pending": pending, "refresh_error": refresh_error,
-            "last_error": current.get("last_error"), "daemon": daemon, "daemon_detail": detail}
+            "last_error": current.get("last_error"), "daemon": daemon, "daemon_detail": detail,
+            "exposed": _exposed(current.get("exposed"))}
+
+
+def _exposed(record):
+    if not isinstance(record, dict):
+        return None
+    return {k: record.get(k) if isinstance(record.get(k), str) else None
+            for k in ("escrow", "at", "reason")}
 
 
 def _refresh(cfg, record):
@@ -137,6 +145,12 @@ def as_text(r):
         how = "waiting for you (see the error)" if p["waiting_for_you"] else (
             "%d attempt%s so far" % (p["attempts"], "" if p["attempts"] == 1 else "s"))
         lines.append("Pending:     %s (made %s), %s" % (p["archive"], p["created"], how))
+    if r.get("exposed"):
+        from ..notify import exposed_lines
+
+        first, *rest = exposed_lines(r["exposed"])
+        lines.append("EXPOSED:     " + first)
+        lines += ["             " + line for line in rest]
     err = r["last_error"]
     if err:
         lines.append("Last error:  %s" % err.get("message"))
