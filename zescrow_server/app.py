@@ -22,6 +22,7 @@ from .escrows import pages, routes as escrow_routes
 from .escrows.verification import Verifier
 from .escrows.writer import GroupWriter
 from .headers import SecurityHeaders
+from .helpdesk import pages as helpdesk_pages
 from .keys import routes as key_routes
 from .keys.service import ServerKey
 from .hosts import routes as host_routes
@@ -90,6 +91,7 @@ def create_app(settings, run_verifier=True):
                    recovery_routes.router, recovery_pages.router, host_routes.router,
                    coverage_routes.router, coverage_pages.router):
         app.include_router(router)
+    app.include_router(helpdesk_pages.router)
     _error_handlers(app)
     return app
 

@@ -9,6 +9,7 @@ from zescrow_server.quotas import models as _quotas  # noqa: F401
 from zescrow_server.hosts import models as _hosts  # noqa: F401
 from zescrow_server.coverage import models as _coverage  # noqa: F401
 from zescrow_server.recovery import models as _recovery  # noqa: F401
+from zescrow_server.helpdesk import models as _helpdesk  # noqa: F401
 
 engine = make_engine(context.config.get_main_option("sqlalchemy.url"))
 with engine.connect() as connection:

@@ -63,8 +63,27 @@ def open_request(request: Request, escrow_id: str, reason: str = Form(""), csrf:
 
 def _tell(settings, kept, escrow, row, who, links):
     """Mail each custodian with an address in their key's user ID, and the owner."""
-    what = "%s@%s (uploaded %s UTC)" % (escrow.username or "?", escrow.host or "?",
+    what = _what(escrow)
+    mailed = tell_custodians(settings, kept, escrow, row, links)
+    owner = mail.notice_address(settings, who)
+    if owner and mail.send(settings, owner, "You asked to recover your zescrow key backup",
+                           "You asked for the recovery of the eCryptfs key of %s (request %s) "
+                           "because:\n\n  %s\n\nIf this was not you, tell your escrow server's "
+                           "administrator now.\n" % (what, row.id, row.reason),
+                           "the recovery notice"):
+        mailed.append(owner)
+    return mailed
+
+
+def _what(escrow):
+    return "%s@%s (uploaded %s UTC)" % (escrow.username or "?", escrow.host or "?",
                                        escrow.created_at.strftime("%Y-%m-%d %H:%M"))
+
+
+def tell_custodians(settings, kept, escrow, row, links):
+    """Mail each custodian with an address in their key's user ID: the addresses mailed.
+    (Also for a request the helpdesk started: helpdesk/pages.py.)"""
+    what = _what(escrow)
     mailed = []
     for member in kept.members:
         to = mail.address_in(member["name"])
@@ -80,13 +99,6 @@ def _tell(settings, kept, escrow, row, who, links):
         if mail.send(settings, to, "zescrow: %s asks to recover a key" % row.requested_by,
                      text, "the recovery request"):
             mailed.append(to)
-    owner = mail.notice_address(settings, who)
-    if owner and mail.send(settings, owner, "You asked to recover your zescrow key backup",
-                           "You asked for the recovery of the eCryptfs key of %s (request %s) "
-                           "because:\n\n  %s\n\nIf this was not you, tell your escrow server's "
-                           "administrator now.\n" % (what, row.id, row.reason),
-                           "the recovery notice"):
-        mailed.append(owner)
     return mailed
 
 

@@ -214,6 +214,8 @@ def decide(session, request, kept, body, source):
         request.state, request.ready_at = READY, utcnow()
         audit.record(session, "recovery-ready", "server", request.escrow_id, source,
                      request=request.id, approved=approved)
+        from ..helpdesk import service as helpdesk  # here: helpdesk imports this module
+        helpdesk.custodians_ready(session, request, source)  # exposes what it started
     elif declined > len(kept.fingerprints) - kept.threshold:
         request.state = DECLINED
         audit.record(session, "recovery-declined", "server", request.escrow_id, source,

@@ -1,0 +1,60 @@
+"""The mails of a helpdesk recovery: the owner hears of each step (S6), the requester of
+the decision. Each returns the addresses it reached (none without SMTP)."""
+
+from .. import mail
+
+DO = ("If you did not expect this, tell your escrow server's administrator now. Once your "
+      "key has been recovered, it is no longer secret: re-key your encrypted home (see "
+      "zescrowctl status).")
+
+
+def _what(escrow):
+    return "%s@%s (uploaded %s UTC, escrow %s)" % (
+        escrow.username or "?", escrow.host or "?",
+        escrow.created_at.strftime("%Y-%m-%d %H:%M"), escrow.id)
+
+
+def _owner(settings, escrow, subject, text):
+    sent = mail.send(settings, escrow.owner_email, subject, text + "\n\n" + DO + "\n",
+                     "the helpdesk notice")
+    return [escrow.owner_email] if sent else []
+
+
+def requested(settings, escrow, row):
+    return _owner(settings, escrow, "The helpdesk asked to recover your zescrow key backup",
+                  "%s of the helpdesk asked to recover the eCryptfs key of %s, because:\n\n"
+                  "  %s\n\nAn admin other than them must approve it first (request %s)."
+                  % (row.requester_display, _what(escrow), row.reason, row.id))
+
+
+def decided(settings, escrow, row):
+    verb = "approved" if row.state == "approved" else "declined"
+    text = ("%s %s the helpdesk's request %s to recover the eCryptfs key of %s, because:\n\n"
+            "  %s\n\n(%s asked: %s)" % (row.decider_display, verb, row.id, _what(escrow),
+                                        row.decision_reason, row.requester_display, row.reason))
+    if verb == "approved":
+        text += ("\n\n%s may use the approval until %s UTC."
+                 % (row.requester_display, row.approved_until.strftime("%Y-%m-%d %H:%M")))
+    sent = _owner(settings, escrow, "The recovery of your zescrow key backup was %s" % verb,
+                  text)
+    if mail.send(settings, row.requester_email, "Your helpdesk request %s was %s"
+                 % (row.id, verb), text + "\n", "the helpdesk decision"):
+        sent.append(row.requester_email)
+    return sent
+
+
+def downloaded(settings, escrow, row, source):
+    return _owner(settings, escrow, "Your zescrow key backup was recovered by the helpdesk",
+                  "%s of the helpdesk downloaded the key of %s from %s (request %s, approved "
+                  "by %s), because:\n\n  %s" % (row.requester_display, _what(escrow),
+                                                source or "an unknown address", row.id,
+                                                row.decider_display, row.reason))
+
+
+def custodians_asked(settings, escrow, row):
+    return _owner(settings, escrow, "The helpdesk asked the custodians for your zescrow key",
+                  "%s of the helpdesk asked the custodians to recover the key of %s (request "
+                  "%s, approved by %s), because:\n\n  %s\n\nWhen enough of them approve, "
+                  "%s gets your key." % (row.requester_display, _what(escrow), row.id,
+                                         row.decider_display, row.reason,
+                                         row.requester_display))

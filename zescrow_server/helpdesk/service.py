@@ -1,0 +1,248 @@
+"""Helpdesk recovery with two people (issue #13): one asks, another approves.
+
+    find(session, text)                    claimed escrows by id, owner email or user@host
+    ask(session, escrow, who, reason)      a helpdesk member's request, with a reason
+    decide(session, row, who, …)           an admin other than the requester approves
+                                           or declines, once; an approval lasts
+                                           helpdesk_approval_hours
+    usable(row, who)                       the requester's approved, unexpired request
+    downloaded(session, row, escrow, who)  server mode: the escrow is exposed
+    start_custodians(session, row, …)      custodians mode: the approval lets the
+                                           requester open the custodians' request
+    custodians_ready(session, recovery)    … whose readiness exposes the escrow
+
+Every step, refusals included, is written to the audit log with who (the
+identity's name, provider and subject), what, when, from where and why.
+Each function commits what it changed with its audit event.
+"""
+
+import datetime as dt
+import secrets
+
+from sqlalchemy import func, or_, select, update
+
+from ..audit import service as audit
+from ..errors import ApiError
+from ..escrows.models import CLIENT_CHECKED, Escrow, utcnow
+from .models import APPROVED, DECLINED, EXPIRED, PENDING, HelpdeskRequest
+
+MAX_REASON = 1000  # the custodians' request takes as much (zescrow_core.recovery)
+MAX_FOUND = 50
+
+
+class HelpdeskError(ApiError):
+    """A refusal the pages show as a sentence: what happened, why, what to do."""
+    status, code = 409, "helpdesk-refused"
+
+
+class SelfApproval(HelpdeskError):
+    status, code = 403, "self-approval"
+
+
+class ApprovalExpired(HelpdeskError):
+    status, code = 410, "approval-expired"
+
+
+class NotApproved(HelpdeskError):
+    status, code = 409, "not-approved"
+
+
+class NotRequester(HelpdeskError):
+    status, code = 403, "not-requester"
+
+
+class ReasonRequired(HelpdeskError):
+    status, code = 400, "reason-required"
+
+
+class UnknownRequest(HelpdeskError):
+    status, code = 404, "not-found"
+
+
+def find(session, text):
+    """Claimed escrows whose id, owner's email or user@host is `text` (newest first)."""
+    text = (text or "").strip()[:600]
+    if not text:
+        return []
+    match = [Escrow.id == text.lower()]
+    if "@" in text:
+        user, _, host = text.rpartition("@")
+        match += [func.lower(Escrow.owner_email) == text.lower(),
+                  (Escrow.username == user) & (Escrow.host == host)]
+    return list(session.scalars(select(Escrow).where(
+        Escrow.claimed_at.is_not(None), or_(*match)).order_by(Escrow.created_at.desc())
+        .limit(MAX_FOUND)))
+
+
+def escrow_for_request(session, escrow_id):
+    escrow = session.get(Escrow, escrow_id) if isinstance(escrow_id, str) and \
+        len(escrow_id) <= 32 else None
+    if escrow is None or escrow.claimed_at is None:
+        # An unclaimed escrow has no owner to tell, and its uploader can still claim it.
+        raise UnknownRequest("there is no claimed escrow %s: only an escrow its owner claimed "
+                             "can be recovered by the helpdesk (its owner is told); search "
+                             "again by the owner's email or user@host" % (escrow_id or "")[:40],
+                             404, "escrow-not-found")
+    return escrow
+
+
+def ask(session, escrow, who, reason, source):
+    reason = clean_reason(reason, "the approver reads it before deciding, and the owner is "
+                                  "mailed it")
+    row = HelpdeskRequest(
+        id=secrets.token_hex(8), escrow_id=escrow.id, created_at=utcnow(), reason=reason,
+        requester_provider=who["provider"], requester_subject=who["sub"],
+        requester_display=who["display"], requester_email=who.get("email"), state=PENDING)
+    session.add(row)
+    _audit(session, "helpdesk-request", who, row, source, reason=reason)
+    session.commit()
+    return row
+
+
+def by_id(session, request_id):
+    row = session.get(HelpdeskRequest, request_id) if isinstance(request_id, str) and \
+        len(request_id) <= 16 else None
+    if row is None:
+        raise UnknownRequest("there is no helpdesk request %s: it was mistyped, or its escrow "
+                             "was deleted; see the list at /helpdesk" % request_id[:20])
+    return row
+
+
+def listed(session, limit=100):
+    """The latest requests, for the helpdesk's page."""
+    return list(session.scalars(select(HelpdeskRequest).order_by(
+        HelpdeskRequest.created_at.desc()).limit(limit)))
+
+
+def decide(session, row, who, approve, reason, hours, source):
+    """An admin's decision: refused to the requester, and taken once (a conditional
+    UPDATE: of two admins deciding at once, one wins)."""
+    if row.asked_by(who) or (who.get("email") and (row.requester_email or "").lower()
+                             == who["email"].lower()):
+        refuse(session, who, row, source, "self-approval")
+        raise SelfApproval("you asked for this recovery yourself, and the one who asks cannot "
+                           "also approve: two people must agree before a key is recovered. "
+                           "Ask another admin to decide on request %s" % row.id)
+    reason = clean_reason(reason, "the requester and the owner are told it")
+    now = utcnow()
+    values = dict(state=APPROVED if approve else DECLINED, decided_at=now,
+                  decider_provider=who["provider"], decider_subject=who["sub"],
+                  decider_display=who["display"], decision_reason=reason,
+                  approved_until=now + dt.timedelta(hours=hours) if approve else None)
+    taken = session.execute(update(HelpdeskRequest).where(
+        HelpdeskRequest.id == row.id, HelpdeskRequest.state == PENDING).values(**values)
+    ).rowcount
+    if taken != 1:
+        refuse(session, who, row, source, "already-decided")
+        session.refresh(row)
+        raise HelpdeskError("request %s was already %s by %s; a request is decided once: for "
+                            "another decision, the helpdesk files a new request"
+                            % (row.id, row.state, row.decider_display or "someone"))
+    _audit(session, "helpdesk-" + ("approve" if approve else "decline"), who, row, source,
+           reason=reason, requester=row.requester_display,
+           approved_until=values["approved_until"].isoformat() + "Z" if approve else None)
+    session.commit()
+    session.refresh(row)
+    return row
+
+
+def usable(session, row, who, hours, source):
+    """Refuse unless `who` asked for `row`, and it is approved and not expired."""
+    state = row.current_state()
+    refusal = None
+    if not row.asked_by(who):
+        refusal = NotRequester("only %s, who asked for request %s, may use its approval; file "
+                               "a request of your own" % (row.requester_display, row.id))
+    elif state == EXPIRED:
+        refusal = ApprovalExpired(
+            "the approval of request %s expired at %s UTC (an approval may be used for %d "
+            "hours); file a new request and ask an admin to approve it again"
+            % (row.id, row.approved_until.strftime("%Y-%m-%d %H:%M"), hours))
+    elif state != APPROVED:
+        refusal = NotApproved("request %s is %s: %s" % (
+            row.id, state, "an admin other than you must approve it first" if state == PENDING
+            else "it was declined (%s); file a new request if it is still needed"
+            % row.decision_reason))
+    if refusal is not None:
+        refuse(session, who, row, source, refusal.code)
+        raise refusal
+
+
+def downloaded(session, row, escrow, who, source):
+    """Server mode: the requester took the archive; the escrow is exposed."""
+    now = utcnow()
+    session.execute(update(HelpdeskRequest).where(
+        HelpdeskRequest.id == row.id, HelpdeskRequest.used_at.is_(None)).values(used_at=now))
+    _audit(session, "helpdesk-download", who, row, source, reason=row.reason,
+           approved_by=row.decider_display)
+    _expose(session, escrow, row, source)
+    session.commit()
+
+
+def start_custodians(session, row, escrow, who, settings, source):
+    """Custodians mode: open the custodians' request for the requester, once. Returns
+    (recovery request, requester token, custodian token)."""
+    from ..recovery import service as recovery
+
+    if escrow.verification != CLIENT_CHECKED:
+        raise HelpdeskError("escrow %s is kept in server mode: download it instead"
+                            % escrow.id, 409, "wrong-recovery-mode")
+    taken = session.execute(update(HelpdeskRequest).where(
+        HelpdeskRequest.id == row.id, HelpdeskRequest.recovery_request_id.is_(None),
+        HelpdeskRequest.used_at.is_(None)).values(used_at=utcnow())).rowcount
+    if taken != 1:
+        refuse(session, who, row, source, "already-started")
+        raise HelpdeskError("the custodians' request of helpdesk request %s was started "
+                            "already; its links were shown once to %s. If they are lost, "
+                            "file a new helpdesk request" % (row.id, row.requester_display))
+    _audit(session, "helpdesk-custodians", who, row, source, reason=row.reason,
+           approved_by=row.decider_display)
+    why = "helpdesk request %s, approved by %s: %s" % (row.id, row.decider_display, row.reason)
+    opened, requester, custodian = recovery.open_request(
+        session, settings, escrow, who, why[:recovery.MAX_REASON], source)  # commits
+    session.execute(update(HelpdeskRequest).where(HelpdeskRequest.id == row.id).values(
+        recovery_request_id=opened.id))
+    session.commit()
+    return opened, requester, custodian
+
+
+def custodians_ready(session, recovery_request, source):
+    """Called as enough custodians approved a request (in its transaction): if the
+    helpdesk started it, the escrow is exposed from now on."""
+    row = session.scalar(select(HelpdeskRequest).where(
+        HelpdeskRequest.recovery_request_id == recovery_request.id))
+    if row is not None:
+        _expose(session, session.get(Escrow, row.escrow_id), row, source)
+
+
+def _expose(session, escrow, row, source):
+    if escrow.exposed_at is not None:
+        return
+    escrow.exposed_at = utcnow()
+    escrow.exposed_reason = ("recovered by the helpdesk: %s asked (request %s), %s approved: "
+                             "%s" % (row.requester_display, row.id, row.decider_display,
+                                     row.reason))
+    audit.record(session, "escrow-exposed", "server", escrow.id, source, request=row.id,
+                 reason=escrow.exposed_reason)
+
+
+def clean_reason(reason, who_reads):
+    reason = " ".join("".join(c for c in (reason or "") if c.isprintable() or c.isspace())
+                      .split())
+    if not reason or len(reason) > MAX_REASON:
+        raise ReasonRequired("give a reason, 1 to %d characters: %s" % (MAX_REASON, who_reads))
+    return reason
+
+
+def refuse(session, who, row, source, why):
+    """Record a refused step (what was refused: `why`) on its own, undoing the rest."""
+    session.rollback()
+    _audit(session, "helpdesk-refused", who, row, source, refused=why)
+    session.commit()
+
+
+def _audit(session, action, who, row, source, **detail):
+    audit.record(session, action, who["display"], row.escrow_id, source, request=row.id,
+                 provider=who["provider"], subject=who["sub"], email=who.get("email"),
+                 **{k: v for k, v in detail.items() if v is not None})
+
