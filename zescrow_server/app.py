@@ -18,6 +18,7 @@ from .claims import routes as claim_routes
 from .custodians import service as custodians
 from .errors import ApiError, ServerConfigInvalid
 from .coverage import pages as coverage_pages, routes as coverage_routes
+from .coverage.writer import ReportWriter
 from .escrows import pages, routes as escrow_routes
 from .escrows.verification import Verifier
 from .escrows.writer import GroupWriter
@@ -78,6 +79,8 @@ def create_app(settings, run_verifier=True):
     state.writer = GroupWriter(state.engine, lock_path=settings.path("writer.lock")
                                if settings.db_url.startswith("sqlite") else None,
                                quotas=Quotas(settings))
+    state.report_writer = ReportWriter(state.engine, lock_path=settings.path("writer.lock")
+                                       if settings.db_url.startswith("sqlite") else None)
     state.templates = Templates(os.path.join(os.path.dirname(__file__), "templates"))
     state.oauth = auth_routes.make_oauth(settings)
     app.add_middleware(SessionMiddleware, secret_key=_session_secret(settings),

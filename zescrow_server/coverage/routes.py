@@ -3,7 +3,7 @@
 from fastapi import APIRouter, Header, Request
 from starlette.concurrency import run_in_threadpool
 
-from ..escrows.routes import ERRORS, client_address, read_bounded
+from ..escrows.routes import ERRORS, read_bounded
 from . import service
 
 router = APIRouter(prefix="/api/v1", tags=["coverage"])
@@ -20,4 +20,5 @@ async def report(host_id: str, request: Request,
 
 def _ingest(request, host_id, statement, signature):
     with request.app.state.sessions() as session:
-        return service.ingest(session, host_id, statement, signature, client_address(request))
+        return service.ingest(session, request.app.state.report_writer, host_id, statement,
+                              signature)

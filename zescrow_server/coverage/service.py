@@ -26,7 +26,7 @@ import functools
 import json
 import re
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, func, select
 
 
 from .. import bodylimit
@@ -52,10 +52,15 @@ class ReportInvalid(ApiError):
     status, code = 422, "report-invalid"
 
 
-def ingest(session, host_id, statement, signature, source=""):
-    """Check and store one report of `host_id`; returns the answer for the host:
-    {"host", "users": [{"user", "state", "reason"}], "exposed": [...]}."""
-    host = session.get(Host, host_id) if re.fullmatch(r"[0-9a-f]{16}", host_id or "") else None
+def ingest(session, writer, host_id, statement, signature):
+    """Check one report of `host_id` and have `writer` (writer.ReportWriter) store it;
+    returns the answer for the host: {"host", "users": [{"user", "state", "reason"}],
+    "exposed": [...]}. The checks read only; the write is the writer's."""
+    # Core rows of the columns needed, not ORM objects: at a thousand reports a
+    # second the ORM's bookkeeping, and the escrows' sealed bytes, cost more than
+    # the signature check (docs/BENCHMARKS.md).
+    host = session.execute(HOST, {"id": host_id}).first() \
+        if re.fullmatch(r"[0-9a-f]{16}", host_id or "") else None
     if host is None:
         raise NotEnrolled("this server never enrolled a host %s; enrol the machine again "
                           "(zescrowctl setup URL --system --token T)" % (host_id or "")[:16])
@@ -75,49 +80,64 @@ def ingest(session, host_id, statement, signature, source=""):
                             % (doc["time"].strftime("%Y-%m-%d %H:%M"),
                                now.strftime("%Y-%m-%d %H:%M")))
     if host.last_report_time is not None and doc["time"] <= host.last_report_time:
-        raise ReportInvalid("the report is not newer than this host's last one (%s UTC): a "
-                            "replay, or the machine's clock went back"
-                            % host.last_report_time.strftime("%Y-%m-%d %H:%M:%S"))
+        raise _not_newer(host.last_report_time)
     escrows = _escrows(session, [u["escrow"] for u in doc["users"] if u["escrow"]])
+    host_id = host.id
     rows = []
     for user in doc["users"]:
-        state, reason = judge(host.id, user, escrows.get(user["escrow"]))
-        rows.append({"host_id": host.id, "username": user["user"], "digest": user["digest"],
+        state, reason = judge(host_id, user, escrows.get(user["escrow"]))
+        rows.append({"host_id": host_id, "username": user["user"], "digest": user["digest"],
                      "escrowed_digest": user["escrowed_digest"], "escrow_id": user["escrow"],
                      "client_error": user["error"], "client_error_at": user["error_at"],
                      "state": state, "reason": reason, "reported_at": now})
-    session.execute(delete(Coverage).where(Coverage.host_id == host.id))
-    if rows:
-        session.execute(insert(Coverage), rows)
-    session.execute(update(Host).where(Host.id == host.id).values(
-        last_report_at=now, last_report_time=doc["time"]))
-    session.commit()
     exposed = [{"user": e.username, "escrow": e.id, "at": _iso(e.exposed_at),
                 "reason": e.exposed_reason or ""}
                for e in escrows.values() if e.exposed_at is not None]
-    return {"host": host.id, "users": [{"user": r["username"], "state": r["state"],
+    session.rollback()  # end the read before waiting: the writer's transaction is its own
+    from .writer import Stale
+
+    try:
+        writer.submit(host_id, doc["time"], now, rows).result()
+    except Stale:  # checked above, but another request of this host got in first
+        raise _not_newer(doc["time"]) from None
+    return {"host": host_id, "users": [{"user": r["username"], "state": r["state"],
                                         "reason": r["reason"]} for r in rows],
             "exposed": exposed}
 
 
+def _not_newer(last):
+    return ReportInvalid("the report is not newer than this host's last one (%s UTC): a "
+                         "replay, or the machine's clock went back (or the host was revoked "
+                         "meanwhile)" % last.strftime("%Y-%m-%d %H:%M:%S"))
+
+
 @functools.lru_cache(maxsize=4096)
 def _public(public_b64):
-    from Cryptodome.PublicKey import ECC
+    from cryptography.hazmat.primitives.serialization import load_der_public_key
 
-    return ECC.import_key(base64.b64decode(public_b64))
+    return load_der_public_key(base64.b64decode(public_b64))
 
 
 def _verify(public_b64, data, signature_b64):
-    """hostkey.verify, with the host's key imported once per process (a report a
-    second from each of thousands of hosts: the import costs as much as the check)."""
-    from Cryptodome.Hash import SHA256
-    from Cryptodome.Signature import DSS
+    """hostkey.verify's answer, through OpenSSL (python3-cryptography): a quarter of
+    pycryptodome's 1.3 ms per check, which at a thousand reports a second is most of a
+    core (docs/BENCHMARKS.md). The signature is pycryptodome's raw r || s."""
+    from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, utils
 
     try:
-        DSS.new(_public(public_b64), "fips-186-3").verify(
-            SHA256.new(data), base64.b64decode(signature_b64, validate=True))
+        raw = base64.b64decode(signature_b64, validate=True)
+        if len(raw) != 64:
+            return False
+        der = utils.encode_dss_signature(int.from_bytes(raw[:32], "big"),
+                                         int.from_bytes(raw[32:], "big"))
+        key = _public(public_b64)
+        if not isinstance(key, ec.EllipticCurvePublicKey):
+            return False
+        key.verify(der, data, ec.ECDSA(hashes.SHA256()))
         return True
-    except (ValueError, TypeError, IndexError, binascii.Error):
+    except (InvalidSignature, UnsupportedAlgorithm, ValueError, TypeError, binascii.Error):
         return False
 
 
@@ -175,10 +195,22 @@ def _time(value, what, form="%Y-%m-%dT%H:%M:%SZ"):
             from None
 
 
+JUDGED = (Escrow.id, Escrow.username, Escrow.host_id, Escrow.verification,
+          Escrow.verification_error, Escrow.claimed_at, Escrow.claim_expires_at,
+          Escrow.exposed_at, Escrow.exposed_reason)
+
+
+# Built once: building a statement costs more than running it.
+ESCROWS = select(*JUDGED).where(Escrow.id.in_(bindparam("ids", expanding=True)))
+HOST = select(Host.id, Host.name, Host.public_key, Host.revoked_at,
+              Host.last_report_time).where(Host.id == bindparam("id"))
+
+
 def _escrows(session, ids):
+    """What judge() reads of each escrow named (never its sealed bytes), by id."""
     if not ids:
         return {}
-    return {e.id: e for e in session.scalars(select(Escrow).where(Escrow.id.in_(ids)))}
+    return {e.id: e for e in session.execute(ESCROWS, {"ids": ids})}
 
 
 def judge(host_id, user, escrow):
@@ -219,7 +251,7 @@ def escrow_changed(session, escrow_id):
     rows = list(session.scalars(select(Coverage).where(Coverage.escrow_id == escrow_id)))
     if not rows:
         return
-    escrow = session.get(Escrow, escrow_id)
+    escrow = _escrows(session, [escrow_id]).get(escrow_id)
     for row in rows:
         row.state, row.reason = judge(row.host_id, _as_user(row), escrow)
 
