@@ -25,7 +25,6 @@ import sys
 from pam_zescrow import __version__
 from pam_zescrow.errors import ZescrowError
 
-from .. import db
 from . import admin, datadir, init, serve
 
 COMMANDS = [init.command, serve.command, admin.command]
@@ -82,10 +81,26 @@ def _run(args):
     except PermissionError as err:
         raise datadir.permission_error(err, args.data_dir) from None
     except Exception as err:
-        problem = db.as_error(err, datadir.conf_path(args.data_dir))
+        problem = _database_error(err, args)
         if problem is None:
             raise
         raise problem from None
+
+
+def _database_error(err, args):
+    """The database's failure in our terms (DatabaseUnavailable), or None."""
+    import sqlite3
+
+    if isinstance(err, sqlite3.Error):  # admin coverage reads through the driver
+        from ..errors import DatabaseUnavailable
+
+        return DatabaseUnavailable(reason=str(err).splitlines()[0] if str(err) else
+                                   type(err).__name__, conf=datadir.conf_path(args.data_dir))
+    if "sqlalchemy" not in sys.modules:
+        return None
+    from .. import db
+
+    return db.as_error(err, datadir.conf_path(args.data_dir))
 
 
 def _discard_stdout():

@@ -8,7 +8,7 @@ gpg-agent that gpg starts for the key: nothing of init keeps running.
 import os
 import secrets
 
-from .. import bind, config, db
+from .. import bind, config
 from ..errors import ServerKeyUnusable
 from ..keys import service as keys
 from . import datadir
@@ -30,6 +30,8 @@ def run(args):
     _create(datadir.conf_path(folder), TEMPLATE % {"public_url": public_url, "bind": address})
     _create(os.path.join(folder, "session.key"), secrets.token_urlsafe(48) + "\n")
     settings = config.load(folder)
+    from .. import db  # here: `zescrow-server --version` and `admin coverage` go without it
+
     db.migrate(settings.db_url)
     if settings.db_url.startswith("sqlite:///"):
         for suffix in ("", "-wal", "-shm"):  # SQLite gives its journals the file's mode
@@ -90,6 +92,7 @@ def _private(path, mode):
 
 def _bind_owners(settings):
     """Owners claimed before owners had a provider get theirs (migration 0003)."""
+    from .. import db
     from ..escrows import service
 
     engine = db.make_engine(settings.db_url)

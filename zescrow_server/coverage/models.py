@@ -1,11 +1,9 @@
-"""One row per (host, local user with an encrypted home), replaced by each report."""
+"""One row per (host, local user with an encrypted home), as its host's last report says."""
 
 from sqlalchemy import Column, DateTime, Index, String, Text
 
 from ..db import Base
-
-VERIFIED, STALE, FAILED, MISSING, PENDING = "verified", "stale", "failed", "missing", "pending"
-STATES = (MISSING, FAILED, STALE, PENDING, VERIFIED)  # worst first, as the page lists them
+from .states import FAILED, MISSING, PENDING, STALE, STATES, VERIFIED  # noqa: F401
 
 
 class Coverage(Base):
@@ -22,9 +20,10 @@ class Coverage(Base):
     # failed, deleted): the page and `admin coverage` only read it.
     state = Column(String(16), nullable=False)
     reason = Column(Text, nullable=False)
-    reported_at = Column(DateTime, nullable=False)
+    # When it was reported is the host's last_report_at: a report that changes
+    # nothing of a user rewrites nothing of theirs (coverage/writer.py).
 
     __table_args__ = (
-        Index("ix_coverage_state", "state", "host_id"),
+        Index("ix_coverage_state", "state", "host_id", "username"),  # each state in page order
         Index("ix_coverage_escrow", "escrow_id"),
     )

@@ -15,8 +15,8 @@ replaces the host's rows. Each row is judged against the escrow it names:
                purged unclaimed, or not this host's user's)
 
 The state is stored with the row, so that the page and `admin coverage`
-only count and read it; it is judged again when its escrow changes (checked,
-failed, deleted, purged: escrow_changed()).
+only count and read it (readout.py); it is judged again when its escrow
+changes (checked, failed, deleted, purged: escrow_changed()).
 """
 
 import base64
@@ -25,24 +25,21 @@ import datetime as dt
 import functools
 import json
 import re
-
-from sqlalchemy import bindparam, func, select
-
+from collections import namedtuple
 
 from .. import bodylimit
 from ..errors import ApiError
 from ..escrows.models import CLIENT_CHECKED, FAILED as CHECK_FAILED, VERIFIED as CHECKED
-from ..escrows.models import Escrow, utcnow
-from ..hosts.models import Host
+from ..escrows.models import utcnow
 from ..hosts.service import NotEnrolled
-from .models import FAILED, MISSING, PENDING, STALE, STATES, VERIFIED, Coverage
+from . import readout
+from .models import FAILED, MISSING, PENDING, STALE, VERIFIED, Coverage
 
 FORMAT, VERSION = "zescrow-report", 1
 MAX_REPORT = bodylimit.MAX_REPORT  # ~1,000 users of one machine
 MAX_USERS = 1000
 CLOCK_SKEW = dt.timedelta(minutes=5)  # a host's clock may run this far ahead of ours
 MAX_AGE = dt.timedelta(days=2)  # an older report is a replay, or a clock far off
-SILENT_AFTER = dt.timedelta(days=2)  # a host that has not reported for this long is shown
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _ID = re.compile(r"[0-9a-f]{32}")
 _CODE = re.compile(r"[a-z0-9-]{1,64}")
@@ -56,11 +53,11 @@ def ingest(session, writer, host_id, statement, signature):
     """Check one report of `host_id` and have `writer` (writer.ReportWriter) store it;
     returns the answer for the host: {"host", "users": [{"user", "state", "reason"}],
     "exposed": [...]}. The checks read only; the write is the writer's."""
-    # Core rows of the columns needed, not ORM objects: at a thousand reports a
-    # second the ORM's bookkeeping, and the escrows' sealed bytes, cost more than
-    # the signature check (docs/BENCHMARKS.md).
-    host = session.execute(HOST, {"id": host_id}).first() \
-        if re.fullmatch(r"[0-9a-f]{16}", host_id or "") else None
+    # Plain SQL through the driver (readout.py), the columns needed, not ORM objects:
+    # at a thousand reports a second SQLAlchemy's bookkeeping, and the escrows'
+    # sealed bytes, cost more than the signature check (docs/BENCHMARKS.md).
+    conn = readout.driver(session)
+    host = _host(conn, host_id) if re.fullmatch(r"[0-9a-f]{16}", host_id or "") else None
     if host is None:
         raise NotEnrolled("this server never enrolled a host %s; enrol the machine again "
                           "(zescrowctl setup URL --system --token T)" % (host_id or "")[:16])
@@ -81,7 +78,7 @@ def ingest(session, writer, host_id, statement, signature):
                                now.strftime("%Y-%m-%d %H:%M")))
     if host.last_report_time is not None and doc["time"] <= host.last_report_time:
         raise _not_newer(host.last_report_time)
-    escrows = _escrows(session, [u["escrow"] for u in doc["users"] if u["escrow"]])
+    escrows = _escrows(conn, [u["escrow"] for u in doc["users"] if u["escrow"]])
     host_id = host.id
     rows = []
     for user in doc["users"]:
@@ -89,7 +86,7 @@ def ingest(session, writer, host_id, statement, signature):
         rows.append({"host_id": host_id, "username": user["user"], "digest": user["digest"],
                      "escrowed_digest": user["escrowed_digest"], "escrow_id": user["escrow"],
                      "client_error": user["error"], "client_error_at": user["error_at"],
-                     "state": state, "reason": reason, "reported_at": now})
+                     "state": state, "reason": reason})
     exposed = [{"user": e.username, "escrow": e.id, "at": _iso(e.exposed_at),
                 "reason": e.exposed_reason or ""}
                for e in escrows.values() if e.exposed_at is not None]
@@ -111,11 +108,23 @@ def _not_newer(last):
                          "meanwhile)" % last.strftime("%Y-%m-%d %H:%M:%S"))
 
 
+# What every P-256 SubjectPublicKeyInfo starts with; the 65-byte point follows.
+P256_SPKI = bytes.fromhex("3059301306072a8648ce3d020106082a8648ce3d030107034200")
+
+
 @functools.lru_cache(maxsize=4096)
 def _public(public_b64):
+    """The host's key. A P-256 key (all that enrolment takes) is read from its point:
+    OpenSSL 3's DER decoder costs seven times as much (0.22 ms against 0.03), and every
+    report of the day comes from another host, so the cache rarely holds it."""
+    from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.hazmat.primitives.serialization import load_der_public_key
 
-    return load_der_public_key(base64.b64decode(public_b64))
+    der = base64.b64decode(public_b64)
+    if len(der) == len(P256_SPKI) + 65 and der.startswith(P256_SPKI):
+        return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(),
+                                                             der[len(P256_SPKI):])
+    return load_der_public_key(der)
 
 
 def _verify(public_b64, data, signature_b64):
@@ -195,22 +204,33 @@ def _time(value, what, form="%Y-%m-%dT%H:%M:%SZ"):
             from None
 
 
-JUDGED = (Escrow.id, Escrow.username, Escrow.host_id, Escrow.verification,
-          Escrow.verification_error, Escrow.claimed_at, Escrow.claim_expires_at,
-          Escrow.exposed_at, Escrow.exposed_reason)
+HostRow = namedtuple("HostRow", "id name public_key revoked_at last_report_time")
+EscrowRow = namedtuple("EscrowRow", "id username host_id verification verification_error "
+                       "claimed_at claim_expires_at exposed_at exposed_reason")
+_TIMES = ("claimed_at", "claim_expires_at", "exposed_at")
 
 
-# Built once: building a statement costs more than running it.
-ESCROWS = select(*JUDGED).where(Escrow.id.in_(bindparam("ids", expanding=True)))
-HOST = select(Host.id, Host.name, Host.public_key, Host.revoked_at,
-              Host.last_report_time).where(Host.id == bindparam("id"))
+def _host(conn, host_id):
+    found = conn.query("SELECT id, name, public_key, revoked_at, last_report_time FROM hosts "
+                       "WHERE id = ?", (host_id,))
+    if not found:
+        return None
+    r = found[0]
+    return HostRow(r[0], r[1], r[2], conn.read_time(r[3]), conn.read_time(r[4]))
 
 
-def _escrows(session, ids):
+def _escrows(conn, ids):
     """What judge() reads of each escrow named (never its sealed bytes), by id."""
     if not ids:
         return {}
-    return {e.id: e for e in session.execute(ESCROWS, {"ids": ids})}
+    rows = conn.query("SELECT %s FROM escrows WHERE id IN (%s)" % (
+        ", ".join(EscrowRow._fields), ", ".join("?" * len(ids))), ids)
+    escrows = {}
+    for r in rows:
+        e = EscrowRow(*r)
+        e = e._replace(**{k: conn.read_time(getattr(e, k)) for k in _TIMES})
+        escrows[e.id] = e
+    return escrows
 
 
 def judge(host_id, user, escrow):
@@ -248,10 +268,12 @@ def judge(host_id, user, escrow):
 def escrow_changed(session, escrow_id):
     """Judge again the rows naming `escrow_id` (checked, failed, deleted, purged, exposed),
     in the caller's transaction."""
+    from sqlalchemy import select
+
     rows = list(session.scalars(select(Coverage).where(Coverage.escrow_id == escrow_id)))
     if not rows:
         return
-    escrow = _escrows(session, [escrow_id]).get(escrow_id)
+    escrow = _escrows(readout.driver(session), [escrow_id]).get(escrow_id)
     for row in rows:
         row.state, row.reason = judge(row.host_id, _as_user(row), escrow)
 
@@ -259,42 +281,6 @@ def escrow_changed(session, escrow_id):
 def _as_user(row):
     return {"user": row.username, "digest": row.digest, "escrowed_digest": row.escrowed_digest,
             "escrow": row.escrow_id, "error": row.client_error, "error_at": row.client_error_at}
-
-
-def summary(session, now=None):
-    """{"states": {state: count}, "hosts", "silent": hosts not heard from lately}."""
-    now = now or utcnow()
-    counts = dict(session.execute(select(Coverage.state, func.count())
-                                  .group_by(Coverage.state)).all())
-    live = (Host.revoked_at.is_(None),)
-    hosts = session.scalar(select(func.count()).select_from(Host).where(*live))
-    silent = session.scalar(select(func.count()).select_from(Host).where(
-        *live, (Host.last_report_at.is_(None)) | (Host.last_report_at < now - SILENT_AFTER)))
-    return {"states": {s: counts.get(s, 0) for s in STATES}, "hosts": hosts, "silent": silent}
-
-
-def rows(session, state=None, limit=100, offset=0):
-    """Coverage rows with their host's name and last report, worst first."""
-    query = select(Coverage, Host.name, Host.last_report_at).join(
-        Host, Host.id == Coverage.host_id)
-    if state:
-        query = query.where(Coverage.state == state).order_by(Coverage.host_id,
-                                                              Coverage.username)
-    else:
-        query = query.order_by(Coverage.host_id, Coverage.username)
-    if limit is not None:
-        query = query.limit(limit).offset(offset)
-    for row, host_name, last in session.execute(query):
-        yield {"host": row.host_id, "host_name": host_name, "user": row.username,
-               "state": row.state, "reason": row.reason, "escrow": row.escrow_id,
-               "reported_at": _iso(row.reported_at), "host_last_report": _iso(last)}
-
-
-def silent_hosts(session, limit=100, now=None):
-    now = now or utcnow()
-    query = select(Host).where(Host.revoked_at.is_(None), (Host.last_report_at.is_(None)) | (
-        Host.last_report_at < now - SILENT_AFTER)).order_by(Host.enrolled_at).limit(limit)
-    return list(session.scalars(query))
 
 
 def _iso(value):

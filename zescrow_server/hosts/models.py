@@ -1,6 +1,6 @@
 """Enrolment (issue #13): the tokens an admin hands out, and the machines enrolled with them."""
 
-from sqlalchemy import Column, DateTime, Integer, String, Text
+from sqlalchemy import Column, DateTime, Index, Integer, String, Text
 
 from ..db import Base
 from ..escrows.models import utcnow
@@ -30,3 +30,6 @@ class Host(Base):
     revoked_at = Column(DateTime)
     last_report_at = Column(DateTime, comment="the server's clock when its last report came")
     last_report_time = Column(DateTime, comment="that report's own time: a replay is older")
+
+    # The coverage summary's counts of live and silent hosts (coverage/readout.py).
+    __table_args__ = (Index("ix_hosts_live_report", "revoked_at", "last_report_at"),)

@@ -15,7 +15,7 @@ import datetime as dt
 import re
 import secrets
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from zescrow_core import hostkey
 
@@ -127,7 +127,11 @@ def revoke_host(session, host_id):
     if host is None:
         return None
     if host.revoked_at is None:
+        from ..coverage.models import Coverage
+
         host.revoked_at = utcnow()
+        # Its users are no longer reported on: they leave the coverage counts.
+        session.execute(delete(Coverage).where(Coverage.host_id == host.id))
         audit.record(session, "host-revoke", "admin", host=host.id, name=host.name)
         session.commit()
     return host

@@ -20,6 +20,7 @@ def upgrade():
     with op.batch_alter_table("hosts") as batch:
         batch.add_column(sa.Column("last_report_at", sa.DateTime))
         batch.add_column(sa.Column("last_report_time", sa.DateTime))
+    op.create_index("ix_hosts_live_report", "hosts", ["revoked_at", "last_report_at"])
     op.create_table(
         "coverage",
         sa.Column("host_id", sa.String(16), primary_key=True),
@@ -30,9 +31,8 @@ def upgrade():
         sa.Column("client_error", sa.String(64)),
         sa.Column("client_error_at", sa.DateTime),
         sa.Column("state", sa.String(16), nullable=False),
-        sa.Column("reason", sa.Text, nullable=False),
-        sa.Column("reported_at", sa.DateTime, nullable=False))
-    op.create_index("ix_coverage_state", "coverage", ["state", "host_id"])
+        sa.Column("reason", sa.Text, nullable=False))
+    op.create_index("ix_coverage_state", "coverage", ["state", "host_id", "username"])
     op.create_index("ix_coverage_escrow", "coverage", ["escrow_id"])
 
 
@@ -40,6 +40,7 @@ def downgrade():
     op.drop_index("ix_coverage_escrow", "coverage")
     op.drop_index("ix_coverage_state", "coverage")
     op.drop_table("coverage")
+    op.drop_index("ix_hosts_live_report", "hosts")
     with op.batch_alter_table("hosts") as batch:
         batch.drop_column("last_report_time")
         batch.drop_column("last_report_at")
