@@ -86,7 +86,8 @@ def test_each_package_holds_its_part(debs):
     client = listing("zescrow-client")
     for path in ("usr/share/pam-configs/zescrow", "usr/lib/systemd/user/zescrowd.service",
                  "usr/lib/systemd/user/zescrowd.path", "usr/lib/systemd/user/zescrowd.timer",
-                 "usr/bin/zescrowctl", "usr/bin/zescrowd", "usr/share/man/man1/zescrowctl.1.gz",
+                 "lib/systemd/system/zescrow-report.service",
+                 "lib/systemd/system/zescrow-report.timer", "usr/bin/zescrowctl", "usr/bin/zescrowd", "usr/share/man/man1/zescrowctl.1.gz",
                  "usr/share/man/man8/zescrowd.8.gz", "usr/share/doc/zescrow-client/README.md",
                  "lib/x86_64-linux-gnu/security/pam_zescrow.so"):
         assert "./" + path in client, path
@@ -126,6 +127,9 @@ def test_install_registers_the_profile_and_remove_purge_take_it_back(deb, debs):
         help_text = subprocess.run(["/usr/bin/zescrowctl", "--help"], capture_output=True,
                                    text=True, env=dict(os.environ, PATH=CLEAN_PATH))
         assert help_text.returncode == 0 and "recover" in help_text.stdout
+        # The daily coverage report's timer is enabled; unenrolled, its service does nothing.
+        timer = Path("/etc/systemd/system/timers.target.wants/zescrow-report.timer")
+        assert timer.is_symlink(), "zescrow-report.timer is not enabled"
         subprocess.run(["apt-get", "remove", "-y", "-q", "zescrow-client"], check=True,
                        capture_output=True, env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
         assert "pam_zescrow" not in Path("/etc/pam.d/common-auth").read_text()

@@ -145,9 +145,23 @@ class Quotas:
         statement, not through the upload's commit. What it took stays taken if
         that commit then fails; a crash of the database may forget the last takes.
         A bucket with plenty left lends this process a few tokens more."""
-        verdicts = [None] * len(keys)
+        charge, extra = self.borrow(keys)
+        if all(key is None for key in charge):
+            return [None] * len(keys)
+        with self.apart_engine(engine).connect() as conn:
+            verdicts = self.take(conn, charge, extra=extra)
+        self.keep_loans()
+        return verdicts
+
+    def borrow(self, keys):
+        """(the keys still to charge, the extra tokens to ask for): the uploads that
+        this process's loans pay for are charged to nobody (None). A bucket with
+        PLENTY left lends LEND tokens for LEND_SECONDS, so that an address sending
+        many uploads (a load balancer's, a NAT's) costs its bucket one statement in
+        LEND, not one in each commit; below PLENTY nothing is lent, so a limit that
+        can be reached is counted exactly."""
         if self.rate <= 0:
-            return verdicts
+            return [None] * len(keys), {}
         now = time.monotonic()
         charge = list(keys)
         for i, key in enumerate(keys):
@@ -155,12 +169,14 @@ class Quotas:
             if key is not None and have > 0 and now < until:
                 self.lent[key] = (have - 1, until, plenty)
                 charge[i] = None  # paid from the loan
-        if all(key is None for key in charge):
-            return verdicts
         extra = {key: LEND for key in charge if key is not None and self.lent.get(
             key, (0, 0.0, False))[2]}
-        with self.apart_engine(engine).connect() as conn:
-            verdicts = self.take(conn, charge, extra=extra)
+        return charge, extra
+
+    def keep_loans(self):
+        """After take() committed: what it got beyond the uploads is this process's to
+        spend (borrow())."""
+        now = time.monotonic()
         if len(self.lent) > 10_000:  # forget the loans that ran out
             self.lent = {k: v for k, v in self.lent.items() if v[1] > now}
         for key, (spare, tokens) in self.got.items():
@@ -168,7 +184,7 @@ class Quotas:
                 self.lent[key] = (spare, now + LEND_SECONDS, tokens >= PLENTY)
             else:
                 self.lent.pop(key, None)
-        return verdicts
+        self.got = {}
 
     def apart_engine(self, engine):
         """PostgreSQL: an engine like `engine` that commits each statement at once and
