@@ -43,6 +43,8 @@ def load(path):
         state = json.loads(raw)
     except ValueError as err:
         raise StateCorrupt(path=path, reason="it is not JSON (%s)" % err.msg) from None
+    except RecursionError:  # "[[[[…": nested deeper than the parser goes
+        raise StateCorrupt(path=path, reason="it is nested too deeply to be ours") from None
     if not isinstance(state, dict) or state.get("version") != VERSION:
         raise StateCorrupt(path=path, reason="it is not a version %d state object" % VERSION)
     for key in _RECORDS:

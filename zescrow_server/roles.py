@@ -2,8 +2,11 @@
 
 The server's settings list them (`admins`, `helpdesk`): an entry is an
 email ("someone@example.org", matched against the email the provider gave
-at login, case-insensitively) or "group:NAME" (a name in the provider's
-"groups" claim). They are read at every request from the settings, not
+at login, case-insensitively, only if the provider says it verified it
+(`email_verified`) and only in ASCII) or "group:NAME" (a name in the
+provider's "groups" claim). Every configured provider is trusted for both:
+configure only providers whose users cannot choose their own groups, or
+verify an address they do not own. They are read at every request from the settings, not
 stored with the session, so that taking someone off the list takes effect
 at once. An admin may do everything a helpdesk member may.
 
@@ -17,7 +20,10 @@ ADMIN, HELPDESK = "admin", "helpdesk"
 
 
 def _matches(entries, identity):
-    email = (identity.get("email") or "").lower()
+    # An email counts only if the provider says it verified it, and only in ASCII:
+    # "\u212aate@…".lower() is "kate@…" (a Kelvin sign), an address nobody checked.
+    email = identity.get("email") or ""
+    email = email.lower() if identity.get("email_verified") is True and email.isascii() else ""
     groups = set(identity.get("groups") or ())
     for entry in entries:
         if entry.startswith("group:"):

@@ -25,6 +25,7 @@ root's report read, or hang on, anything else.
 
 import datetime as dt
 import json
+import logging
 import os
 import pwd
 import re
@@ -39,6 +40,7 @@ from . import http
 from .errors import (ReportNotEnrolled, ReportRefused, ServerAnswerInvalid, ServerTooSlow,
                      ServerUnreachable, TlsFailed)
 
+log = logging.getLogger("zescrow.report")
 FORMAT, VERSION = "zescrow-report", 1
 TIMEOUT = (10, 30)
 MAX_ANSWER = 1024 * 1024
@@ -51,7 +53,12 @@ def gather(enrolment, state_root=defaults.STATE_ROOT):
     sealed_to = decide.target(enrolment.fingerprint, enrolment.custodians_mode())
     entries = []
     for user in _candidates(enrolment, state_root):
-        entry = _entry(user, sealed_to, os.path.join(state_root, user.name))
+        try:
+            entry = _entry(user, sealed_to, os.path.join(state_root, user.name))
+        except Exception:  # noqa: BLE001 — one user's files must not silence the others
+            log.exception("user %s: could not be read for the report", user.name)
+            entry = {"user": user.name, "digest": None, "escrowed_digest": None,
+                     "escrow": None, "error": "report-unreadable", "error_at": _now()}
         if entry is not None:
             entries.append(entry)
     return entries
@@ -93,10 +100,10 @@ def _entry(user, sealed_to, user_dir):
             return entry
         entry["escrowed_digest"] = _marker(os.path.join(user_dir, defaults.ESCROWED_MARKER))
         current = _state(state.path_in(user_dir))
-    escrowed = current.get("escrowed") or {}
+    escrowed = _record(current, "escrowed")
     if _is(escrowed.get("id"), r"[0-9a-f]{32}"):
         entry["escrow"] = escrowed["id"]
-    error = current.get("last_error") or {}
+    error = _record(current, "last_error")
     if _is(error.get("code"), r"[a-z0-9-]{1,64}"):
         entry["error"] = error["code"]
         entry["error_at"] = error["at"] if _is(error.get("at"), r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ") \
@@ -124,9 +131,15 @@ def _state(path):
         raw = f.read(MAX_STATE + 1)
     try:
         doc = json.loads(raw) if len(raw) <= MAX_STATE else {}
-    except ValueError:
+    except (ValueError, RecursionError):
         return {}
     return doc if isinstance(doc, dict) else {}
+
+
+def _record(current, name):
+    """One record of state.json, if it is an object (the user writes that file)."""
+    value = current.get(name)
+    return value if isinstance(value, dict) else {}
 
 
 def _is(value, pattern):
@@ -204,34 +217,45 @@ def _checked(doc, host):
     return {"users": users, "exposed": exposed}
 
 
-def record_exposed(exposed, state_root=defaults.STATE_ROOT, entries=()):
+def record_exposed(exposed, state_root=defaults.STATE_ROOT, entries=(), min_uid=1000):
     """Write each exposure into its user's state.json, as that user (the file is theirs);
     an exposure already recorded keeps its `notified` mark. With it goes the setup digest
     the exposed escrow was of (from `entries`, the report): zescrowd forgets the exposure
-    once a new key is escrowed. Returns the users told."""
+    once a new key is escrowed. Only an exposure of the escrow this report named for
+    that very user counts, and only while it is still that user's last escrow: the
+    server's answer must not make root tell one user of another's escrow. Returns the
+    users told."""
     told = []
-    digests = {e["user"]: e["escrowed_digest"] for e in entries}
+    sent = {(e["user"], e["escrow"]): e["escrowed_digest"] for e in entries if e["escrow"]}
     for e in exposed:
+        if (e["user"], e["escrow"]) not in sent:
+            log.warning("the server names escrow %s of %r as exposed, which this report did "
+                        "not name for that user: ignored", e["escrow"], printable(e["user"]))
+            continue
         try:
             user = privileges.User(pwd.getpwnam(e["user"]))
-        except KeyError:
+        except (KeyError, ValueError):
+            continue
+        if user.uid < min_uid:
             continue
         user_dir = os.path.join(state_root, user.name)
         record = {"escrow": e["escrow"], "at": e["at"], "reason": e["reason"],
-                  "setup_digest": digests.get(user.name)}
+                  "setup_digest": sent[(e["user"], e["escrow"])]}
 
         def change(current, record=record):
-            old = current.get("exposed") or {}
-            if old.get("escrow") != record["escrow"]:
+            if _record(current, "escrowed").get("id") != record["escrow"]:
+                return  # a newer escrow since the report: the exposed key is not in use
+            if _record(current, "exposed").get("escrow") != record["escrow"]:
                 current["exposed"] = dict(record, notified=False)
 
-        with privileges.as_user(user):
-            if not os.path.isdir(user_dir):
-                continue
-            try:
+        try:
+            with privileges.as_user(user):
+                if not os.path.isdir(user_dir):
+                    continue
                 state.update(state.path_in(user_dir), change)
-            except (OSError, ZescrowError):
-                continue
+        except Exception:  # noqa: BLE001 — one user's files must not stop the others
+            log.exception("user %s: the exposure could not be recorded", user.name)
+            continue
         told.append(user.name)
     return told
 

@@ -21,10 +21,11 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def server(key_home, tls_dir, oidc):
+def server(key_home, tls_dir, oidc, hostile_oidc):
     srv = ZescrowServer(PORTS[17], key_home, tls_dir, workers=1, oidc=oidc,
-                        rate_limit_per_minute=0, admins=["group:admins"],
-                        helpdesk=["hal+helpdesk@example.test"])
+                        more_oidc=[("hostile", hostile_oidc)], rate_limit_per_minute=0,
+                        admins=["group:admins"],
+                        helpdesk=["hal+helpdesk@example.test", "kate@example.test"])
     yield srv
     srv.close()
 
@@ -45,6 +46,15 @@ class Host:
         assert answer.status_code == 201, answer.text
         self.id = answer.json()["host"]
         self.sent = 0
+
+    def vouching(self, user):
+        """The upload headers of `user`'s escrow made at a login on this host."""
+        from zescrow_core import hostkey
+
+        statement, signature = hostkey.voucher(str(self.key), self.id, user)
+        return {"X-Zescrow-User": user,
+                "X-Zescrow-Voucher": base64.b64encode(statement).decode(),
+                "X-Zescrow-Voucher-Signature": signature}
 
     def report(self, users, host=None, time=None, sign=True, raw=None):
         from zescrow_core import hostkey
@@ -89,15 +99,27 @@ def _wait_checked(server, escrow_id):
         time.sleep(0.3)
 
 
+def _db(server, sql, *args):
+    import sqlite3
+
+    with sqlite3.connect(server.data / "zescrow.db") as db:
+        return db.execute(sql, args).fetchall()
+
+
 def test_each_user_is_judged_against_the_escrow_the_host_names(server, sealed):
     host = Host(server)
-    up = upload(server, sealed, **{"X-Zescrow-User": "carol"}).json()
+    up = upload(server, sealed, **host.vouching("carol")).json()
     _wait_checked(server, up["id"])
+    # What the verifier worked out from the archive itself: the setup's digest.
+    [(digest,)] = _db(server, "SELECT setup_digest FROM escrows WHERE id = ?", up["id"])
+    assert re.fullmatch(r"[0-9a-f]{64}", digest)
+    unvouched = upload(server, sealed, **{"X-Zescrow-User": "gil"}).json()  # no voucher
     users = [_user("anna"),  # never escrowed
-             _user("carol", escrowed="a" * 64, escrow=up["id"]),  # escrowed, unchanged
-             _user("dan", digest="b" * 64, escrowed="a" * 64, escrow=up["id"]),  # not his
+             _user("carol", digest=digest, escrowed=digest, escrow=up["id"]),  # unchanged
+             _user("dan", digest=digest, escrowed=digest, escrow=up["id"]),  # not his
              _user("erin", error="wrong-password"),
-             _user("fay", escrowed="a" * 64, escrow="f" * 32)]  # gone from the server
+             _user("fay", escrowed="a" * 64, escrow="f" * 32),  # gone from the server
+             _user("gil", digest=digest, escrowed=digest, escrow=unvouched["id"])]
     r = host.report(users)
     assert r.status_code == 200, r.text
     judged = {u["user"]: u for u in r.json()["users"]}
@@ -109,9 +131,24 @@ def test_each_user_is_judged_against_the_escrow_the_host_names(server, sealed):
     assert judged["erin"]["state"] == "failed" and "wrong-password" in judged["erin"]["reason"]
     assert judged["fay"]["state"] == "missing" and "not on this server" in \
         judged["fay"]["reason"]
-    # Carol's setup changes: stale until a new escrow.
-    r = host.report([_user("carol", digest="c" * 64, escrowed="a" * 64, escrow=up["id"])])
+    # An upload without this host's voucher covers nobody of this host.
+    assert judged["gil"]["state"] == "missing" and "voucher" in judged["gil"]["reason"]
+    # Carol's setup changes: stale until a new escrow...
+    r = host.report([_user("carol", digest="c" * 64, escrowed=digest, escrow=up["id"])])
     assert r.json()["users"][0]["state"] == "stale"
+    # ... and writing the new digest into her own marker (escrowed.digest) does not
+    # make it verified: the server knows what the escrow holds.
+    r = host.report([_user("carol", digest="c" * 64, escrowed="c" * 64, escrow=up["id"])])
+    assert r.json()["users"][0]["state"] == "stale", r.text
+    # The helpdesk recovered it: Carol is told, under her name; Dan, who names her
+    # escrow, learns nothing of it.
+    _db(server, "UPDATE escrows SET exposed_at = '2026-12-03 09:00:00.000000', "
+        "exposed_reason = 'ticket 42' WHERE id = ?", up["id"])
+    r = host.report([_user("dan", digest=digest, escrowed=digest, escrow=up["id"])])
+    assert r.json()["exposed"] == [], r.text
+    r = host.report([_user("carol", digest=digest, escrowed=digest, escrow=up["id"]),
+                     _user("dan", digest=digest, escrowed=digest, escrow=up["id"])])
+    assert [(e["user"], e["escrow"]) for e in r.json()["exposed"]] == [("carol", up["id"])]
     # The owner deletes the unclaimed escrow: the row follows at once, without a report.
     gone = server.session().delete(server.url + "/api/v1/escrows/" + up["id"], headers={
         "Authorization": "Bearer " + up["upload_token"]})
@@ -153,7 +190,7 @@ def test_a_report_counts_only_if_it_is_the_hosts_own_and_new(server):
     assert unknown.status_code == 403 and "never enrolled" in unknown.json()["message"]
 
 
-def test_the_page_is_for_admins_and_the_helpdesk_only(server):
+def test_the_page_is_for_admins_and_the_helpdesk_only(server, hostile):
     host = Host(server)
     host.report([_user("<b>mallory</b>"), _user("zoe", error="budget-expired")])
     pete = signed_in(server, "test", "pete")
@@ -168,5 +205,16 @@ def test_the_page_is_for_admins_and_the_helpdesk_only(server):
     failed = signed_in(server, "test", "ana+admins").get(
         server.url + "/admin/coverage?state=failed").text
     assert "zoe" in failed and "budget-expired" in failed and "mallory" not in failed
+    # An email counts only if the provider verified it, and only as ASCII: a Kelvin
+    # sign lowercases to "k", and nobody checked that address.
+    for claims in ({"email": "kate@example.test", "email_verified": False},
+                   {"email": "\u212aate@example.test", "email_verified": True}):
+        hostile.behave(claims=claims)
+        page = signed_in(server, "hostile", "k-" + uuid.uuid4().hex[:6]).get(
+            server.url + "/admin/coverage")
+        assert page.status_code == 403, (claims, page.text[:300])
+    hostile.behave(claims={"email": "kate@example.test", "email_verified": True})
+    page = signed_in(server, "hostile", "kate").get(server.url + "/admin/coverage")
+    assert page.status_code == 200, page.text[:300]
     anonymous = server.session().get(server.url + "/admin/coverage", allow_redirects=False)
     assert anonymous.status_code == 303 and "/login" in anonymous.headers["location"]

@@ -63,7 +63,8 @@ def login(request, provider, claims, email):
     if len(display) > MAX_TEXT:
         display = display[:MAX_TEXT - 1] + "…"
     who = {"provider": provider.name, "iss": provider.issuer, "sub": sub, "email": email,
-           "display": display, "auth_time": _auth_time(claims), "groups": _groups(claims)}
+           "display": display, "auth_time": _auth_time(claims), "groups": _groups(claims),
+           "email_verified": email is not None and claims.get("email_verified") is True}
     with request.app.state.sessions() as db:
         token = sessions.open_session(db, who)
     request.session["identity"] = who

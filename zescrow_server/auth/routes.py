@@ -126,6 +126,8 @@ async def _verified_claims(client, configured, request):
     claims.update({k: info[k] for k in ("name", "preferred_username") if k in info})
     if "groups" not in claims and "groups" in info:  # roles.py: admins and helpdesk by group
         claims["groups"] = info["groups"]
+    if info.get("email"):  # the email used is userinfo's: so is whether it was verified
+        claims["email_verified"] = info.get("email_verified")
     return claims, info.get("email") or claims.get("email")
 
 

@@ -61,12 +61,12 @@ def ingest(session, writer, host_id, statement, signature):
     if host is None:
         raise NotEnrolled("this server never enrolled a host %s; enrol the machine again "
                           "(zescrowctl setup URL --system --token T)" % (host_id or "")[:16])
-    if host.revoked_at is not None:
-        raise NotEnrolled("the host %s (%s) was revoked on %s UTC; its reports are not taken"
-                          % (host.id, host.name, host.revoked_at.strftime("%Y-%m-%d %H:%M")))
     if not _verify(host.public_key, statement, signature):
         raise NotEnrolled("the report's signature is not host %s's key; if the machine was "
                           "set up again, enrol it again" % host.id)
+    if host.revoked_at is not None:  # said only to the host itself (signed above)
+        raise NotEnrolled("the host %s (%s) was revoked on %s UTC; its reports are not taken"
+                          % (host.id, host.name, host.revoked_at.strftime("%Y-%m-%d %H:%M")))
     doc = parse(statement)
     if doc["host"] != host.id:
         raise ReportInvalid("the report is host %s's, sent as host %s's" % (doc["host"], host.id))
@@ -87,9 +87,14 @@ def ingest(session, writer, host_id, statement, signature):
                      "escrowed_digest": user["escrowed_digest"], "escrow_id": user["escrow"],
                      "client_error": user["error"], "client_error_at": user["error_at"],
                      "state": state, "reason": reason})
-    exposed = [{"user": e.username, "escrow": e.id, "at": _iso(e.exposed_at),
-                "reason": e.exposed_reason or ""}
-               for e in escrows.values() if e.exposed_at is not None]
+    # Only the reporting user's own escrows, under their name: a report naming someone
+    # else's escrow id learns nothing of it.
+    exposed = []
+    for user in doc["users"]:
+        e = escrows.get(user["escrow"])
+        if e is not None and e.exposed_at is not None and _theirs(host_id, user["user"], e):
+            exposed.append({"user": user["user"], "escrow": e.id, "at": _iso(e.exposed_at),
+                            "reason": e.exposed_reason or ""})
     session.rollback()  # end the read before waiting: the writer's transaction is its own
     from .writer import Stale
 
@@ -206,7 +211,7 @@ def _time(value, what, form="%Y-%m-%dT%H:%M:%SZ"):
 
 HostRow = namedtuple("HostRow", "id name public_key revoked_at last_report_time")
 EscrowRow = namedtuple("EscrowRow", "id username host_id verification verification_error "
-                       "claimed_at claim_expires_at exposed_at exposed_reason")
+                       "claimed_at claim_expires_at exposed_at exposed_reason setup_digest")
 _TIMES = ("claimed_at", "claim_expires_at", "exposed_at")
 
 
@@ -247,13 +252,16 @@ def judge(host_id, user, escrow):
     if escrow is None:
         return MISSING, "the escrow %s the machine names is not on this server (deleted, " \
             "or purged unclaimed); the next login escrows again" % user["escrow"]
-    if escrow.username != name or (escrow.host_id and escrow.host_id != host_id):
+    if not _theirs(host_id, name, escrow):
         return MISSING, "the escrow %s the machine names was not uploaded for this user " \
-            "of this host" % escrow.id
+            "of this host (with this host's voucher)" % escrow.id
     if escrow.verification == CHECK_FAILED:
         return FAILED, "the server's check of escrow %s failed: %s" % (
             escrow.id, escrow.verification_error or "no reason recorded")
-    if user["digest"] != user["escrowed_digest"]:
+    # The server's own digest of what the escrow holds (server mode), else the
+    # machine's word for what it escrowed (custodians mode: the server cannot open it).
+    escrowed = escrow.setup_digest or user["escrowed_digest"]
+    if user["digest"] != escrowed:
         return STALE, "the eCryptfs setup changed after escrow %s (a new mount passphrase, " \
             "Private.sig or mount options); the user's next login escrows it again" % escrow.id
     if escrow.verification not in (CHECKED, CLIENT_CHECKED):
@@ -263,6 +271,12 @@ def judge(host_id, user, escrow):
         "; not claimed yet: it is purged at %s UTC unless its owner claims it"
         % _when(escrow.claim_expires_at))
     return VERIFIED, "escrow %s, checked by %s%s" % (escrow.id, by, unclaimed)
+
+
+def _theirs(host_id, name, escrow):
+    """Whether `escrow` was uploaded by user `name` with host `host_id`'s voucher: an
+    upload without one (an open server, the 2012 deposit) covers no host."""
+    return escrow.username == name and escrow.host_id == host_id
 
 
 def escrow_changed(session, escrow_id):

@@ -93,39 +93,50 @@ class ReportWriter:
                     batch.append(self.queue.get_nowait())
                 except queue.Empty:
                     break
-            try:
-                outcomes = self._commit(batch)
-            except Exception as err:  # noqa: BLE001 — every request of the batch hears it
-                log.exception("could not store %d coverage reports", len(batch))
-                outcomes = [err] * len(batch)
-            for item, outcome in zip(batch, outcomes):
-                if outcome is None:
-                    item[-1].set_result(True)
-                else:
-                    item[-1].set_exception(outcome)
+            self._store(batch)
+
+    def _store(self, batch):
+        try:
+            outcomes = self._commit(batch)
+        except Exception as err:  # noqa: BLE001 — heard by its requests, not the others
+            if len(batch) == 1:
+                log.exception("could not store a coverage report")
+                outcomes = [err]
+            else:  # one bad report must not fail its neighbours: each alone
+                for item in batch:
+                    self._store([item])
+                return
+        for item, outcome in zip(batch, outcomes):
+            if outcome is None:
+                item[-1].set_result(True)
+            else:
+                item[-1].set_exception(outcome)
 
     def _commit(self, batch):
-        outcomes, gone, rows = [], [], []
+        """Store each report of the batch, in one transaction; each one's outcome (None, or
+        Stale). Hosts in order (two processes' writers on PostgreSQL lock host rows in
+        the same order, so they cannot deadlock), and each report's rows written before
+        the next is read (two reports of one host in a batch)."""
+        outcomes = [None] * len(batch)
+        order = sorted(range(len(batch)), key=lambda i: (batch[i][0], batch[i][1]))
         with self._turn():
             conn = self._connection()
             try:
                 with conn.begin():
                     if conn.dialect.name == "postgresql":
                         conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
-                    for host_id, report_time, now, host_rows, _ in batch:
+                    for i in order:
+                        host_id, report_time, now, host_rows, _ = batch[i]
                         moved = conn.execute(MOVE, {"host": host_id, "time": report_time,
                                                     "now": now}).rowcount
                         if moved != 1:
-                            outcomes.append(Stale())
+                            outcomes[i] = Stale()
                             continue
                         changed, stale = _changes(conn, host_id, host_rows)
-                        gone += [{"host": host_id, "user": user} for user in stale]
-                        rows += changed
-                        outcomes.append(None)
-                    if gone:
-                        conn.execute(FORGET, gone)
-                    if rows:  # one executemany for the whole batch
-                        conn.execute(insert(Coverage), rows)
+                        if stale:
+                            conn.execute(FORGET, [{"host": host_id, "user": u} for u in stale])
+                        if changed:
+                            conn.execute(insert(Coverage), changed)
             except Exception:
                 self._drop_connection()  # a broken connection is not used again
                 raise

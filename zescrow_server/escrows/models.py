@@ -58,6 +58,9 @@ class Escrow(Base):
     host_id = Column(String(16))
     exposed_at = Column(DateTime, comment="a helpdesk download: the key is no longer secret")
     exposed_reason = Column(Text)
+    # Server mode: the decide step's digest of the setup inside, worked out by the
+    # verifier from the archive itself; coverage compares a host's word with it.
+    setup_digest = Column(String(64))
 
     __table_args__ = (
         Index("ix_escrows_owner", "owner_provider", "owner_subject"),

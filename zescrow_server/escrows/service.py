@@ -71,7 +71,7 @@ def new_upload(sealed, settings, source, host="", username="", client_version=""
         claimed_at=None, owner_issuer=None, owner_subject=None, owner_display=None,
         owner_email=None, verification=verification, verification_error=None,
         verification_lease_until=None, key_signature=None, legacy_md5=legacy_md5,
-        host_id=host_id)
+        host_id=host_id, setup_digest=None)
     audit_row = audit.row("upload", "uploader", escrow_row["id"], source, host=host,
                           user=username, sha256=escrow_row["sha256"])
     return escrow_row, audit_row, claim_token, upload_token

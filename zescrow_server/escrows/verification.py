@@ -24,7 +24,7 @@ import time
 
 from sqlalchemy import or_, select, update
 
-from pam_zescrow import archive_reader, verify
+from pam_zescrow import archive_reader, decide, defaults, verify
 from pam_zescrow.errors import ZescrowError
 from pam_zescrow.secret import Secret
 
@@ -42,7 +42,8 @@ PURGE_EVERY = 600.0
 
 
 def verify_sealed(key, sealed):
-    """Return (VERIFIED, key_signature, None) or (FAILED, None, reason); never raises."""
+    """Return (VERIFIED, key_signature, None, setup digest) or (FAILED, None, reason, None);
+    never raises."""
     try:
         return _verify(key, sealed)
     except Exception as err:  # noqa: BLE001 — a row must settle, whatever its bytes do
@@ -51,23 +52,33 @@ def verify_sealed(key, sealed):
         if type(err).__module__ != "builtins":
             kind = "%s.%s" % (type(err).__module__, kind)
         return FAILED, None, ("the server could not check it (an unexpected %s); the "
-                              "server's log has the details" % kind)
+                              "server's log has the details" % kind), None
 
 
 def _verify(key, sealed):
     try:
         plain = key.decrypt(sealed)
     except PlaintextTooLarge as err:
-        return FAILED, None, str(err)
+        return FAILED, None, str(err), None
     except KeyError_ as err:
-        return FAILED, None, "the server cannot decrypt it (%s)" % err
+        return FAILED, None, "the server cannot decrypt it (%s)" % err, None
     try:
         setup, passphrase = archive_reader.read(plain)
         with Secret(passphrase) as secret:
             verified = verify.verify(setup, secret)
     except ZescrowError as err:
-        return FAILED, None, err.text
-    return VERIFIED, verified.fekek_sig, None
+        return FAILED, None, err.text, None
+    return VERIFIED, verified.fekek_sig, None, archive_digest(setup, key.fingerprint)
+
+
+def archive_digest(setup, fingerprint):
+    """The digest the PAM hook's decide step gave the setup this archive holds, sealed to
+    this server's key: every entry but the passphrase (which stands where
+    wrapped-passphrase was, and that one is left out of the digest too). Coverage
+    compares a host's report with it, so that a user cannot make a setup that was
+    never escrowed look verified by writing the digest into their own marker file."""
+    setup.entries = [e for e in setup.entries if e.name != defaults.UNWRAPPED_PASSPHRASE]
+    return decide.escrow_digest(setup, decide.target(fingerprint))
 
 
 class Verifier:
@@ -103,11 +114,11 @@ class Verifier:
         escrow_id, sealed = self.claim_one()
         if escrow_id is None:
             return False
-        result, signature, reason = verify_sealed(self.key, sealed)
+        result, signature, reason, digest = verify_sealed(self.key, sealed)
         with self.sessions() as session:
             session.execute(update(Escrow).where(Escrow.id == escrow_id).values(
                 verification=result, key_signature=signature, verification_error=reason,
-                verification_lease_until=None))
+                verification_lease_until=None, setup_digest=digest))
             coverage.escrow_changed(session, escrow_id)
             session.commit()
         log.info("escrow %s: %s%s", escrow_id, result, (": " + reason) if reason else "")

@@ -29,7 +29,8 @@ def run(args, out):
         out.write(json.dumps(json.loads(body), indent=2, sort_keys=True) + "\n")
         return 0
     answer = report.send(enrolment, body)
-    told = report.record_exposed(answer["exposed"], paths.state_root, entries)
+    told = report.record_exposed(answer["exposed"], paths.state_root, entries,
+                                 enrolment.min_uid)
     if args.format == "json":
         out.write(json.dumps(dict(answer, told=told), indent=2, sort_keys=True) + "\n")
         return 0

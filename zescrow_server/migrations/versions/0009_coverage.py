@@ -17,6 +17,7 @@ def upgrade():
         batch.add_column(sa.Column("host_id", sa.String(16)))
         batch.add_column(sa.Column("exposed_at", sa.DateTime))
         batch.add_column(sa.Column("exposed_reason", sa.Text))
+        batch.add_column(sa.Column("setup_digest", sa.String(64)))
     with op.batch_alter_table("hosts") as batch:
         batch.add_column(sa.Column("last_report_at", sa.DateTime))
         batch.add_column(sa.Column("last_report_time", sa.DateTime))
@@ -45,6 +46,7 @@ def downgrade():
         batch.drop_column("last_report_time")
         batch.drop_column("last_report_at")
     with op.batch_alter_table("escrows") as batch:
+        batch.drop_column("setup_digest")
         batch.drop_column("exposed_reason")
         batch.drop_column("exposed_at")
         batch.drop_column("host_id")
