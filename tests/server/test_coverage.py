@@ -20,11 +20,22 @@ from tests.server.login import signed_in
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def server(key_home, tls_dir, oidc, hostile_oidc):
-    srv = ZescrowServer(PORTS[17], key_home, tls_dir, workers=1, oidc=oidc,
-                        more_oidc=[("hostile", hostile_oidc)], rate_limit_per_minute=0,
-                        admins=["group:admins"],
+@pytest.fixture(scope="module", params=["sqlite", "postgresql", "debian-postgresql"])
+def server(request, key_home, tls_dir, oidc, hostile_oidc):
+    """SQLite, and PostgreSQL through psycopg 3 and through Debian's own stack (psycopg2,
+    SQLAlchemy 1.4): the reports' reads and writes are the drivers' own SQL."""
+    from tests.server.conftest import _debian_stack
+
+    stack, _, backend = request.param.rpartition("-")
+    if stack:
+        from tests.conftest import require
+
+        require(_debian_stack(), "Debian's python3-fastapi/-sqlalchemy/... are not installed")
+    url = request.getfixturevalue("postgres").create_database(
+        "zescrow_coverage_" + (stack or "venv")) if backend == "postgresql" else None
+    srv = ZescrowServer(PORTS[17], key_home, tls_dir, workers=1, oidc=oidc, database_url=url,
+                        stack=stack or "venv", more_oidc=[("hostile", hostile_oidc)],
+                        rate_limit_per_minute=0, admins=["group:admins"],
                         helpdesk=["hal+helpdesk@example.test", "kate@example.test"])
     yield srv
     srv.close()
@@ -100,10 +111,22 @@ def _wait_checked(server, escrow_id):
 
 
 def _db(server, sql, *args):
-    import sqlite3
+    from zescrow_server.coverage import readout
 
-    with sqlite3.connect(server.data / "zescrow.db") as db:
-        return db.execute(sql, args).fetchall()
+    conn = readout.connect(server.database_url) if server.database_url.startswith(
+        "postgresql") else None
+    if conn is None:
+        import sqlite3
+
+        with sqlite3.connect(server.data / "zescrow.db") as db:
+            return db.execute(sql, args).fetchall()
+    try:
+        rows = conn.query(sql, args) if sql.lstrip().upper().startswith("SELECT") else \
+            conn.dbapi.cursor().execute(sql.replace("?", "%s"), args)
+        conn.dbapi.commit()
+        return rows
+    finally:
+        conn.dbapi.close()
 
 
 def test_each_user_is_judged_against_the_escrow_the_host_names(server, sealed):

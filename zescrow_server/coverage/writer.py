@@ -24,45 +24,109 @@ never an escrow (S8: the upload writer's commits still wait).
 """
 
 import contextlib
+import datetime as dt
 import fcntl
 import logging
 import queue
 import threading
 from concurrent.futures import Future
 
-from sqlalchemy import bindparam, delete, insert, or_, select, update
-
-from ..hosts.models import Host
-from .models import Coverage
-
 log = logging.getLogger("zescrow.server.coverage")
 MAX_BATCH = 256
 
 
-# Built once (building a statement costs more than running it).
-MOVE = update(Host).where(
-    Host.id == bindparam("host"), Host.revoked_at.is_(None),
-    or_(Host.last_report_time.is_(None), Host.last_report_time < bindparam("time"))).values(
-    last_report_at=bindparam("now"), last_report_time=bindparam("time"))
-FORGET = delete(Coverage).where(Coverage.host_id == bindparam("host"),
-                                Coverage.username == bindparam("user"))
-KNOWN = select(Coverage.username, Coverage.digest, Coverage.escrowed_digest,
-               Coverage.escrow_id, Coverage.client_error, Coverage.client_error_at,
-               Coverage.state, Coverage.reason).where(Coverage.host_id == bindparam("host"))
+# Plain SQL through the driver: the writer is the one place all processes take turns
+# at, and SQLAlchemy's ~0.1 ms a statement, four statements a report, was most of the
+# time each report held that turn (docs/BENCHMARKS.md).
+MOVE = ("UPDATE hosts SET last_report_at = ?, last_report_time = ? WHERE id = ? AND "
+        "revoked_at IS NULL AND (last_report_time IS NULL OR last_report_time < ?)")
 FIELDS = ("username", "digest", "escrowed_digest", "escrow_id", "client_error",
           "client_error_at", "state", "reason")
+KNOWN = "SELECT %s FROM coverage WHERE host_id = ?" % ", ".join(FIELDS)
+FORGET = "DELETE FROM coverage WHERE host_id = ? AND username = ?"
+INSERT = "INSERT INTO coverage (host_id, %s) VALUES (?, %s)" % (
+    ", ".join(FIELDS), ", ".join("?" * len(FIELDS)))
 
 
-def _changes(conn, host_id, new_rows):
+def _changes(db, host_id, new_rows):
     """(the rows to insert, the users whose old row goes): the new and changed ones,
     and the changed and no longer reported ones."""
-    known = {r.username: tuple(r) for r in conn.execute(KNOWN, {"host": host_id})}
+    known = {}
+    for r in db.run(KNOWN, (host_id,)).fetchall():
+        known[r[0]] = tuple(r[:5]) + (db.read_time(r[5]),) + tuple(r[6:])
     changed = [row for row in new_rows
                if known.get(row["username"]) != tuple(row[f] for f in FIELDS)]
     reported = {row["username"] for row in new_rows}
     stale = [user for user in known if user not in reported] + \
         [row["username"] for row in changed if row["username"] in known]
     return changed, stale
+
+
+class Driver:
+    """The writer's own driver connection: sqlite3 (its commits not waiting for the
+    disk: synchronous=NORMAL) or psycopg (synchronous_commit off)."""
+
+    def __init__(self, engine):
+        url = engine.url
+        self.sqlite = url.get_backend_name() == "sqlite"
+        if self.sqlite:
+            import sqlite3
+
+            self.dbapi = sqlite3.connect(url.database, timeout=30, isolation_level=None,
+                                         check_same_thread=False)
+            self.dbapi.execute("PRAGMA synchronous=NORMAL")
+        else:
+            from .readout import connect
+
+            self.dbapi = connect(url.render_as_string(hide_password=False)).dbapi
+            cur = self.dbapi.cursor()
+            cur.execute("SET synchronous_commit TO OFF")
+            cur.close()
+            self.dbapi.commit()
+        self.cur = self.dbapi.cursor()
+
+    def run(self, sql, args=()):
+        self.cur.execute(sql if self.sqlite else sql.replace("?", "%s"), args)
+        return self.cur
+
+    def many(self, sql, rows):
+        self.cur.executemany(sql if self.sqlite else sql.replace("?", "%s"), rows)
+
+    def begin(self):
+        if self.sqlite:  # autocommit otherwise (isolation_level=None); the lock at once
+            self.cur.execute("BEGIN IMMEDIATE")
+
+    def commit(self):
+        if self.sqlite:
+            self.cur.execute("COMMIT")
+        else:
+            self.dbapi.commit()
+
+    def rollback(self):
+        try:
+            if self.sqlite:
+                self.cur.execute("ROLLBACK")
+            else:
+                self.dbapi.rollback()
+        except Exception:  # noqa: BLE001 — nothing was begun, or the connection is gone
+            pass
+
+    def time(self, value):
+        """A datetime as SQLAlchemy keeps it: text on SQLite."""
+        if value is None or not self.sqlite:
+            return value
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+    def read_time(self, value):
+        if value is None or isinstance(value, dt.datetime):
+            return value
+        return dt.datetime.fromisoformat(value)
+
+    def close(self):
+        try:
+            self.dbapi.close()
+        except Exception:  # noqa: BLE001 — gone already
+            pass
 
 
 class Stale(Exception):
@@ -73,7 +137,7 @@ class ReportWriter:
     def __init__(self, engine, lock_path=None):
         self.engine = engine
         self.lock_fd = open(lock_path, "a") if lock_path else None
-        self.conn = None  # the writer's own (not the pool's: its sync setting is its own)
+        self.db = None  # the writer's own Driver (not the pool's: its sync setting is its own)
         self.queue = queue.SimpleQueue()
         self.thread = threading.Thread(target=self._run, name="zescrow-reports", daemon=True)
         self.thread.start()
@@ -120,42 +184,30 @@ class ReportWriter:
         outcomes = [None] * len(batch)
         order = sorted(range(len(batch)), key=lambda i: (batch[i][0], batch[i][1]))
         with self._turn():
-            conn = self._connection()
+            db = self.db = self.db or Driver(self.engine)
             try:
-                with conn.begin():
-                    if conn.dialect.name == "postgresql":
-                        conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
-                    for i in order:
-                        host_id, report_time, now, host_rows, _ = batch[i]
-                        moved = conn.execute(MOVE, {"host": host_id, "time": report_time,
-                                                    "now": now}).rowcount
-                        if moved != 1:
-                            outcomes[i] = Stale()
-                            continue
-                        changed, stale = _changes(conn, host_id, host_rows)
-                        if stale:
-                            conn.execute(FORGET, [{"host": host_id, "user": u} for u in stale])
-                        if changed:
-                            conn.execute(insert(Coverage), changed)
+                db.begin()
+                for i in order:
+                    host_id, report_time, now, host_rows, _ = batch[i]
+                    moved = db.run(MOVE, (db.time(now), db.time(report_time), host_id,
+                                          db.time(report_time))).rowcount
+                    if moved != 1:
+                        outcomes[i] = Stale()
+                        continue
+                    changed, stale = _changes(db, host_id, host_rows)
+                    if stale:
+                        db.many(FORGET, [(host_id, user) for user in stale])
+                    if changed:
+                        db.many(INSERT, [(host_id,) + tuple(
+                            db.time(row[f]) if f == "client_error_at" else row[f]
+                            for f in FIELDS) for row in changed])
+                db.commit()
             except Exception:
-                self._drop_connection()  # a broken connection is not used again
+                db.rollback()
+                db.close()
+                self.db = None  # a broken connection is not used again
                 raise
         return outcomes
-
-    def _connection(self):
-        if self.conn is None:
-            self.conn = self.engine.connect()
-            if self.engine.dialect.name == "sqlite":
-                self.conn.exec_driver_sql("PRAGMA synchronous=NORMAL")
-                self.conn.commit()
-        return self.conn
-
-    def _drop_connection(self):
-        try:
-            self.conn.invalidate()
-        except Exception:  # noqa: BLE001 — gone already
-            pass
-        self.conn = None
 
     @contextlib.contextmanager
     def _turn(self):
