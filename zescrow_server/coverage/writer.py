@@ -48,18 +48,31 @@ INSERT = "INSERT INTO coverage (host_id, %s) VALUES (?, %s)" % (
     ", ".join(FIELDS), ", ".join("?" * len(FIELDS)))
 
 
+UPDATE = ("UPDATE coverage SET digest = ?, escrowed_digest = ?, client_error = ?, "
+          "client_error_at = ?, state = ?, reason = ? WHERE host_id = ? AND username = ?")
+
+
 def _changes(db, host_id, new_rows):
-    """(the rows to insert, the users whose old row goes): the new and changed ones,
-    and the changed and no longer reported ones."""
+    """(the rows to insert, the rows to update, the users whose row goes). A changed row
+    that names the same escrow is updated in place (its escrow index entry and its
+    place in the table stay), any other is replaced; users no longer reported go."""
     known = {}
     for r in db.run(KNOWN, (host_id,)).fetchall():
         known[r[0]] = tuple(r[:5]) + (db.read_time(r[5]),) + tuple(r[6:])
-    changed = [row for row in new_rows
-               if known.get(row["username"]) != tuple(row[f] for f in FIELDS)]
+    inserts, updates, gone = [], [], []
+    for row in new_rows:
+        old = known.get(row["username"])
+        if old == tuple(row[f] for f in FIELDS):
+            continue
+        if old is not None and old[3] == row["escrow_id"]:
+            updates.append(row)
+            continue
+        if old is not None:
+            gone.append(row["username"])
+        inserts.append(row)
     reported = {row["username"] for row in new_rows}
-    stale = [user for user in known if user not in reported] + \
-        [row["username"] for row in changed if row["username"] in known]
-    return changed, stale
+    gone += [user for user in known if user not in reported]
+    return inserts, updates, gone
 
 
 class Driver:
@@ -194,13 +207,18 @@ class ReportWriter:
                     if moved != 1:
                         outcomes[i] = Stale()
                         continue
-                    changed, stale = _changes(db, host_id, host_rows)
-                    if stale:
-                        db.many(FORGET, [(host_id, user) for user in stale])
-                    if changed:
+                    inserts, updates, gone = _changes(db, host_id, host_rows)
+                    if gone:
+                        db.many(FORGET, [(host_id, user) for user in gone])
+                    if updates:
+                        db.many(UPDATE, [(row["digest"], row["escrowed_digest"],
+                                          row["client_error"], db.time(row["client_error_at"]),
+                                          row["state"], row["reason"], host_id,
+                                          row["username"]) for row in updates])
+                    if inserts:
                         db.many(INSERT, [(host_id,) + tuple(
                             db.time(row[f]) if f == "client_error_at" else row[f]
-                            for f in FIELDS) for row in changed])
+                            for f in FIELDS) for row in inserts])
                 db.commit()
             except Exception:
                 db.rollback()
