@@ -14,30 +14,14 @@ import pytest
 
 from pam_zescrow import ecryptfs_crypto as crypto
 from tests.common.ecryptfs_tools import real_wrap
-from tests.common.servers import ZescrowServer, free_port
-from tests.conftest import require
-from tests.daemon.conftest import World, wait_for
-from tests.daemon.test_enrolment import SPOOLED, _admin, _setup, _token
+from tests.daemon.conftest import wait_for
+# The same server (enrolment required) and throwaway machine as the enrolment tests.
+from tests.daemon.test_enrolment import (SPOOLED, _admin, _setup, _token,  # noqa: F401
+                                         required_server, world)
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
 PASSWORD, MOUNT, NEW_MOUNT = b"coverage test password", b"c0" * 16, b"c1" * 16
-
-
-@pytest.fixture(scope="module")
-def required_server(key_home, tls_dir):  # noqa: F811
-    srv = ZescrowServer(free_port(), key_home, tls_dir, rate_limit_per_minute=0,
-                        enrolment="required")
-    yield srv
-    srv.close()
-
-
-@pytest.fixture
-def world(required_server, server_pub, real_tools):
-    require(os.geteuid() == 0, "throwaway users need root")
-    w = World(required_server, server_pub)
-    yield w
-    w.close()
 
 
 def _report(world, *extra):

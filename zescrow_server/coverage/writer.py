@@ -23,13 +23,13 @@ power cut may lose the last second of reports, never corrupt anything, and
 never an escrow (S8: the upload writer's commits still wait).
 """
 
-import contextlib
 import datetime as dt
-import fcntl
 import logging
 import queue
 import threading
 from concurrent.futures import Future
+
+from ..escrows.writer import turn
 
 log = logging.getLogger("zescrow.server.coverage")
 MAX_BATCH = 256
@@ -227,13 +227,5 @@ class ReportWriter:
                 raise
         return outcomes
 
-    @contextlib.contextmanager
     def _turn(self):
-        if self.lock_fd is None:
-            yield
-            return
-        fcntl.flock(self.lock_fd, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(self.lock_fd, fcntl.LOCK_UN)
+        return turn(self.lock_fd)

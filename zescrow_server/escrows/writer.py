@@ -172,13 +172,19 @@ class GroupWriter:
         except Exception:  # noqa: BLE001 — a later sweep will do
             log.warning("could not clear out idle rate buckets or leases", exc_info=True)
 
-    @contextlib.contextmanager
     def _turn(self):
-        if self.lock_fd is None:
-            yield
-            return
-        fcntl.flock(self.lock_fd, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(self.lock_fd, fcntl.LOCK_UN)
+        return turn(self.lock_fd)
+
+
+@contextlib.contextmanager
+def turn(lock_fd):
+    """This process's turn at the SQLite file: a blocking flock on the shared writer.lock
+    (None: PostgreSQL, no turns). The upload and the report writers both take it."""
+    if lock_fd is None:
+        yield
+        return
+    fcntl.flock(lock_fd, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(lock_fd, fcntl.LOCK_UN)
