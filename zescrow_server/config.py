@@ -59,6 +59,7 @@ class Settings:
     admins: list = field(default_factory=list)
     helpdesk: list = field(default_factory=list)
     helpdesk_approval_hours: int = 24  # an approved helpdesk request may be used this long
+    helpdesk_pending_hours: int = 168  # … and an unanswered one may be approved this long
     smtp_host: str = ""
     smtp_port: int = 25
     smtp_from: str = "zescrow@localhost"
@@ -112,9 +113,10 @@ def load(data_dir, environ=None):
     if settings.enrolment not in ("open", "required"):
         raise ServerConfigInvalid(source=path, reason="setting enrolment: %r is not open or "
                                   "required" % settings.enrolment)
-    if not 1 <= settings.helpdesk_approval_hours <= 24 * 30:
-        raise ServerConfigInvalid(source=path, reason="setting helpdesk_approval_hours: %d is "
-                                  "not 1 to 720" % settings.helpdesk_approval_hours)
+    for name in ("helpdesk_approval_hours", "helpdesk_pending_hours"):
+        if not 1 <= getattr(settings, name) <= 24 * 30:
+            raise ServerConfigInvalid(source=path, reason="setting %s: %d is not 1 to 720"
+                                      % (name, getattr(settings, name)))
     if not 1 <= settings.recovery_request_days <= 365:
         raise ServerConfigInvalid(source=path, reason="setting recovery_request_days: %d is not "
                                   "1 to 365" % settings.recovery_request_days)

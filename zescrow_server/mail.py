@@ -41,9 +41,13 @@ def send(settings, to, subject, text, what):
     """One plain-text mail; False (and a log line naming `what`) when it cannot go."""
     if not settings.smtp_host or not to:
         return False
-    msg = EmailMessage()
-    msg["From"], msg["To"], msg["Subject"] = settings.smtp_from, to, subject
-    msg.set_content(text)
+    try:
+        msg = EmailMessage()
+        msg["From"], msg["To"], msg["Subject"] = settings.smtp_from, to, subject
+        msg.set_content(text)
+    except ValueError as err:  # a header that cannot be: never a 500 after a saved step
+        log.error("could not mail %s: %s", what, err)
+        return False
     try:
         with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=10) as smtp:
             smtp.send_message(msg)

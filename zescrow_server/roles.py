@@ -12,6 +12,8 @@ at once. An admin may do everything a helpdesk member may.
 
     roles(settings, identity)      {"admin", "helpdesk"}, or a part, or none
     require(request, role)         the identity, or Forbidden with what to do
+    matching(entries, identity)    the first entry that matches, or None
+    listed(entries, entry)         whether `entry` is still among `entries`
 """
 
 from .errors import Forbidden
@@ -20,6 +22,10 @@ ADMIN, HELPDESK = "admin", "helpdesk"
 
 
 def _matches(entries, identity):
+    return matching(entries, identity) is not None
+
+
+def matching(entries, identity):
     # An email counts only if the provider says it verified it, and only in ASCII:
     # "\u212aate@…".lower() is "kate@…" (a Kelvin sign), an address nobody checked.
     email = identity.get("email") or ""
@@ -28,10 +34,18 @@ def _matches(entries, identity):
     for entry in entries:
         if entry.startswith("group:"):
             if entry[6:] in groups:
-                return True
+                return entry
         elif email and entry.lower() == email:
-            return True
-    return False
+            return entry
+    return None
+
+
+def listed(entries, entry):
+    """Is `entry` (as matching() gave it) still in the settings' `entries`? Emails
+    case-insensitively, as they matched."""
+    if entry.startswith("group:"):
+        return entry in entries
+    return entry.lower() in {e.lower() for e in entries if not e.startswith("group:")}
 
 
 def roles(settings, identity):

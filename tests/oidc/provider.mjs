@@ -1,6 +1,7 @@
 // A real OpenID Connect provider for zescrow's tests: panva's oidc-provider with
 // its development login screen (any login name, any password), one confidential
-// client, accounts made up on the fly: sub = the login name, email = NAME@example.test,
+// client, accounts made up on the fly: sub = the login name, email = NAME@example.test
+// (a comma in NAME as a dot: one plain address),
 // and groups = what follows "+" in the login name, comma-separated ("carol+helpdesk"
 // is in group helpdesk; "dave" in none).
 //
@@ -48,7 +49,7 @@ const provider = new Provider(issuer, {
       accountId: id,
       async claims() {
         const groups = id.includes('+') ? id.slice(id.indexOf('+') + 1).split(',') : [];
-        const claims = { sub: id, email: `${id}@example.test`, email_verified: true, name: id, groups };
+        const claims = { sub: id, email: `${id.replaceAll(',', '.')}@example.test`, email_verified: true, name: id, groups };
         return { ...claims, ...(mode.claims || {}) };
       },
     };

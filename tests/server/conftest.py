@@ -18,7 +18,7 @@ MOUNT = b"8a1f5c2e9d3b7a6f0e4c1b8d2a5f9e3c"
 LOGIN = b"server test login"
 # Known before the OIDC client is registered: 0-3 server, 4-7 strict_server,
 # 8-11 two_providers, 12-13 test_owner_pages, 14-15 test_owner_migration.
-PORTS = [free_port() for _ in range(18)]
+PORTS = [free_port() for _ in range(20)]
 # Each server fixture runs on the venv's stack (PyPI) and on Debian 12's own packages.
 BACKENDS = ["sqlite", "postgresql", "debian-sqlite", "debian-postgresql"]
 

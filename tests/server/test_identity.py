@@ -94,7 +94,8 @@ def test_admin_list_escapes_what_a_provider_put_in_a_name(two_providers, hostile
     created, _ = _claimed(two_providers, sealed, "hostile", "esc-f9")
     line = [l for l in _admin_list(two_providers).splitlines() if created["id"] in l][0]
     assert "\x1b" not in line and "\x07" not in line
-    assert "\\x1b]0;owned\\x07\\x1b[2JMallory" in line
+    # Shown without the controls, with who they are at which provider (not a name alone).
+    assert "]0;owned[2JMallory (hostile:esc-f9)" in line, line
 
 
 def _admin_list(server):

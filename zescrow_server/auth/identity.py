@@ -7,6 +7,7 @@ is two people.
 """
 
 import hmac
+import math
 import secrets
 import time
 
@@ -56,15 +57,15 @@ def login(request, provider, claims, email):
         raise LoginFailed("the login at %s gave a subject identifier that is not 1 to %d "
                           "characters, as OpenID Connect requires; tell the provider's "
                           "administrator" % (provider.name, MAX_TEXT))
-    email = email if isinstance(email, str) and "@" in email and len(email) <= MAX_EMAIL \
-        else None
+    email = email if _one_address(email) else None
     name = claims.get("name") or claims.get("preferred_username")
-    display = email or (name if isinstance(name, str) else "") or sub
+    verified = email is not None and claims.get("email_verified") is True
+    display = _display(name, email if verified else None, sub, provider.name)
     if len(display) > MAX_TEXT:
         display = display[:MAX_TEXT - 1] + "…"
     who = {"provider": provider.name, "iss": provider.issuer, "sub": sub, "email": email,
            "display": display, "auth_time": _auth_time(claims), "groups": _groups(claims),
-           "email_verified": email is not None and claims.get("email_verified") is True}
+           "email_verified": verified}
     with request.app.state.sessions() as db:
         token = sessions.open_session(db, who)
     request.session["identity"] = who
@@ -80,6 +81,29 @@ def logout(request):
     request.session.clear()
 
 
+def _one_address(email):
+    """One plain address: mails go to it (a comma would add recipients, a line break
+    would break the header), so anything else is no address at all."""
+    if not (isinstance(email, str) and 0 < len(email) <= MAX_EMAIL and email.count("@") == 1
+            and email.isprintable() and not any(c in email for c in ' ,;<>()[]"\\')):
+        return False
+    local, _, domain = email.partition("@")
+    # "ana@example.org." reaches ana too, but would not match "ana@example.org" where
+    # two people must differ (helpdesk/service.decide) or a role is given by address.
+    return bool(local) and bool(domain) and not domain.startswith(".") and \
+        not domain.endswith(".")
+
+
+def _display(name, email, sub, provider):
+    """How others see this login (helpdesk pages, mails, the audit's actor): the
+    address, else the provider's name for them with who they are there — a provider's
+    `name` is the user's own choice, and must not pass for an address or an office."""
+    if email:
+        return email
+    name = "".join(c for c in name if c.isprintable()) if isinstance(name, str) else ""
+    return "%s (%s:%s)" % (name, provider, sub) if name else "%s:%s" % (provider, sub)
+
+
 def _groups(claims):
     """The provider's "groups" claim: names only (roles.py matches them), bounded, since
     they ride in the session cookie; anything else in it is left out."""
@@ -93,7 +117,8 @@ def _groups(claims):
 def _auth_time(claims):
     """When the provider says the user last signed in (the ID token's auth_time), or None."""
     value = claims.get("auth_time")
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+            not math.isfinite(value):  # NaN or infinity: no time at all
         return None
     if value > time.time() + AUTH_TIME_LEEWAY:
         return None  # a login in the future vouches for nothing

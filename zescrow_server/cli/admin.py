@@ -1,5 +1,5 @@
 """zescrow-server admin: list escrows, purge expired ones, export the audit log, revoke
-sessions, enrolment tokens and hosts, and show coverage.
+sessions, enrolment tokens and hosts, cancel helpdesk requests, and show coverage.
 
 What came from outside (a provider's name for its user, an uploader's
 host and user name) goes to the admin's terminal only through
@@ -30,6 +30,8 @@ def run(args):
             _enrol_token(session, args)
         elif args.action == "host":
             _host(session, args)
+        elif args.action == "helpdesk":
+            _helpdesk(session, settings, args)
         else:
             {"list": _list, "purge-expired": _purge, "export-audit": _export}[args.action](
                 session)
@@ -118,6 +120,36 @@ def _host(session, args):
         raise AdminTargetUnknown(what="host", ident=args.id, listing="host list")
     else:
         print("revoked host %s: its uploads and reports are refused from now on" % args.id)
+
+
+def _helpdesk(session, settings, args):
+    """The helpdesk's requests: list them; cancel one (its approval can no longer be
+    used, the owner is mailed)."""
+    from ..errors import AdminArgumentInvalid, AdminTargetUnknown
+    from ..escrows.models import Escrow
+    from ..helpdesk import notices, service
+
+    if args.helpdesk_action == "list":
+        for row in service.listed(session, limit=1000):
+            print("%s %-9s %s escrow %s asked by %s: %s" % (
+                row.id, row.current_state(), row.created_at.strftime("%Y-%m-%d %H:%M"),
+                row.escrow_id, printable(row.requester_display),
+                printable(row.reason)[:80]))
+        return
+    try:
+        reason = service.clean_reason(args.reason, "the owner is mailed it")
+    except service.ReasonRequired as err:
+        raise AdminArgumentInvalid(argument="--reason", value=args.reason[:40],
+                                   reason=err.message,
+                                   example='--reason "ticket 4711: not authorised"') from None
+    row = service.cancel(session, args.id, reason)
+    if row is None:
+        raise AdminTargetUnknown(what="helpdesk request", ident=args.id,
+                                 listing="helpdesk list")
+    escrow = session.get(Escrow, row.escrow_id)
+    mailed = notices.cancelled(settings, escrow, row) if escrow is not None else []
+    print("cancelled helpdesk request %s: its approval can no longer be used%s" % (
+        row.id, "; mailed the owner at %s" % mailed[0] if mailed else ""))
 
 
 def _coverage(settings, args):
@@ -220,6 +252,18 @@ def add_arguments(p):
     host_actions.add_parser("list", help="every enrolled machine: id, state, when, token, name")
     host_revoke = host_actions.add_parser("revoke", help="refuse its uploads from now on")
     host_revoke.add_argument("id", metavar="ID")
+    helpdesk = actions.add_parser("helpdesk", help="the helpdesk's recovery requests: "
+                                  "list, cancel")
+    helpdesk_actions = helpdesk.add_subparsers(dest="helpdesk_action", metavar="list|cancel",
+                                               required=True)
+    helpdesk_actions.add_parser("list", help="every request: id, state, when, escrow, who "
+                                "asked, why")
+    helpdesk_cancel = helpdesk_actions.add_parser(
+        "cancel", help="stop a request, pending or approved: its approval can no longer be "
+        "used; the owner is mailed")
+    helpdesk_cancel.add_argument("id", metavar="ID")
+    helpdesk_cancel.add_argument("--reason", required=True, help="why, for the owner and "
+                                 "the audit log")
     coverage = actions.add_parser("coverage", help="which users of the enrolled machines "
                                   "have a verified escrow: a summary and who needs attention")
     coverage.add_argument("--state", choices=("verified", "pending", "stale", "failed",
@@ -231,5 +275,6 @@ def add_arguments(p):
 
 
 command = Command("admin", "list, purge-expired, export-audit, revoke-sessions WHO, "
-                  "enrol-token create|list|revoke, host list|revoke, coverage",
+                  "enrol-token create|list|revoke, host list|revoke, helpdesk list|cancel, "
+                  "coverage",
                   add_arguments, run)

@@ -51,6 +51,16 @@ def downloaded(settings, escrow, row, source):
                                                 row.decider_display, row.reason))
 
 
+def cancelled(settings, escrow, row):
+    return _owner(settings, escrow, "A helpdesk request for your zescrow key was cancelled",
+                  "The server's administrator cancelled the helpdesk's request %s to recover "
+                  "the eCryptfs key of %s (asked by %s: %s), because:\n\n  %s\n\nIts "
+                  "approval can no longer be used%s." % (
+                      row.id, _what(escrow), row.requester_display, row.reason,
+                      row.decision_reason, "; the key was downloaded before that"
+                      if row.used_at else ""))
+
+
 def custodians_asked(settings, escrow, row):
     return _owner(settings, escrow, "The helpdesk asked the custodians for your zescrow key",
                   "%s of the helpdesk asked the custodians to recover the key of %s (request "
@@ -58,3 +68,19 @@ def custodians_asked(settings, escrow, row):
                   "%s gets your key." % (row.requester_display, _what(escrow), row.id,
                                          row.decider_display, row.reason,
                                          row.requester_display))
+
+
+def custodians_decided(settings, escrow, row, ready):
+    """The custodians' request the helpdesk started is ready (the key leaves) or was
+    declined: the owner did not ask for it, so not the owner's "your request" mail."""
+    if ready:
+        return _owner(settings, escrow, "Your zescrow key was recovered by the helpdesk",
+                      "Enough custodians approved the recovery of the key of %s that %s of "
+                      "the helpdesk asked for (request %s, approved by %s), because:\n\n  %s"
+                      "\n\n%s can now take your key: it is no longer secret."
+                      % (_what(escrow), row.requester_display, row.id, row.decider_display,
+                         row.reason, row.requester_display))
+    return _owner(settings, escrow, "The custodians declined the helpdesk's recovery of your "
+                  "zescrow key", "Too many custodians declined the recovery of the key of %s "
+                  "that %s of the helpdesk asked for (request %s): your key stays secret."
+                  % (_what(escrow), row.requester_display, row.id))

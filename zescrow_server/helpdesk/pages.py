@@ -6,11 +6,14 @@ mode) after a fresh login, within the approval's window.
     POST /helpdesk/requests                     ask (helpdesk)
     GET  /helpdesk/requests/{id}                one request
     POST /helpdesk/requests/{id}/decision       approve or decline (an admin, not the requester)
-    GET  /helpdesk/requests/{id}/download       server mode: the archive (the requester)
+    POST /helpdesk/requests/{id}/download       server mode: the archive (the requester)
     POST /helpdesk/requests/{id}/custodians     custodians mode: open their request
 
 A refusal is a page with one sentence — what happened, why, what to do —
-and its status code; every POST checks the session's CSRF token.
+and its status code, and a refusal on a request is in the audit log; every
+POST checks the session's CSRF token. Nothing that hands out or exposes a key
+is a GET: a link from elsewhere (SameSite=Lax sends the cookie with it) must
+not take a key or mark it exposed.
 """
 
 import logging
@@ -32,13 +35,17 @@ router = APIRouter(include_in_schema=False)
 log = logging.getLogger("zescrow.server.helpdesk")
 TITLES = {"self-approval": "You cannot approve your own request",
           "approval-expired": "This approval has expired",
+          "request-expired": "This request has expired",
+          "approver-not-admin": "The approver is no longer an admin",
           "not-approved": "Not approved", "not-requester": "Not your request",
           "not-helpdesk": "Only for the helpdesk", "not-admin": "Only for admins",
           "csrf-failed": "Out-of-date form", "reason-required": "A reason is needed"}
 
 
-def _page(handler):
-    """Runs `handler(request, who, ...)` for a signed-in user; a refusal becomes a page."""
+def _page(handler, on_request=False):
+    """Runs `handler(request, who, ...)` for a signed-in user; a refusal becomes a page.
+    on_request: the first argument is a request's id, and a refusal the service did not
+    record already is recorded against that request (a bad form, the wrong mode …)."""
     def wrapped(request, target, *args):
         who = identity.current(request)
         if who is None:
@@ -46,11 +53,22 @@ def _page(handler):
         try:
             return handler(request, who, *args)
         except ApiError as err:
+            if on_request and not getattr(err, "recorded", False):
+                _record(request, who, args[0], err)
             return request.app.state.templates.TemplateResponse(
                 request, "message.html", {"identity": who, "text": _sentence(err.message),
                                           "title": TITLES.get(err.code, "Refused")},
                 status_code=err.status)
     return wrapped
+
+
+def _record(request, who, request_id, err):
+    with request.app.state.sessions() as session:
+        try:
+            row = service.by_id(session, request_id)
+        except service.UnknownRequest:
+            return  # nothing to record it against (and no id to trust)
+        service.refused(session, who, row, client_address(request), err)
 
 
 def _sentence(text):
@@ -85,7 +103,8 @@ def _ask(request, who, escrow_id, reason, csrf):
     state = request.app.state
     with state.sessions() as session:
         escrow = service.escrow_for_request(session, escrow_id)
-        row = service.ask(session, escrow, who, reason, client_address(request))
+        row = service.ask(session, escrow, who, reason, client_address(request),
+                          state.settings.helpdesk_pending_hours)
         _mailed(session, row, notices.requested(state.settings, escrow, row))
         return RedirectResponse("/helpdesk/requests/%s" % row.id, status_code=303)
 
@@ -109,43 +128,52 @@ def _show(request, who, request_id, **opened):
 @router.post("/helpdesk/requests/{request_id}/decision")
 def decision(request: Request, request_id: str, decision: str = Form(""),
              reason: str = Form(""), csrf: str = Form("")):
-    return _page(_decide)(request, "/helpdesk/requests/" + _safe(request_id), request_id,
-                          decision, reason, csrf)
+    return _page(_decide, True)(request, "/helpdesk/requests/" + _safe(request_id),
+                                request_id, decision, reason, csrf)
 
 
 def _decide(request, who, request_id, decision, reason, csrf):
     identity.check_csrf(request, csrf)
     if decision not in ("approve", "decline"):
         raise service.HelpdeskError("the decision must be approve or decline; use the "
-                                    "buttons on the request's page", 400)
+                                    "buttons on the request's page", 400, "bad-decision")
     state = request.app.state
     with state.sessions() as session:
         row = _role(request, who, roles.ADMIN, session, request_id)
-        service.decide(session, row, who, decision == "approve", reason,
-                       state.settings.helpdesk_approval_hours, client_address(request))
+        service.decide(session, row, who, decision == "approve", reason, state.settings,
+                       client_address(request))
         escrow = session.get(Escrow, row.escrow_id)
         _mailed(session, row, notices.decided(state.settings, escrow, row))
     return RedirectResponse("/helpdesk/requests/%s" % row.id, status_code=303)
 
 
 @router.get("/helpdesk/requests/{request_id}/download")
-async def download(request: Request, request_id: str):
-    target = "/helpdesk/requests/%s/download" % _safe(request_id)
-    return await run_in_threadpool(_page(_download), request, target, request_id, target)
+def download_link(request_id: str):
+    """An old link or a bookmark: the request's page, whose button downloads (a POST)."""
+    return RedirectResponse("/helpdesk/requests/%s" % _safe(request_id), status_code=303)
 
 
-def _download(request, who, request_id, target):
+@router.post("/helpdesk/requests/{request_id}/download")
+async def download(request: Request, request_id: str, csrf: str = Form("")):
+    target = "/helpdesk/requests/%s" % _safe(request_id)
+    return await run_in_threadpool(_page(_download, True), request, target, request_id,
+                                   target, csrf)
+
+
+def _download(request, who, request_id, target, csrf):
+    identity.check_csrf(request, csrf)
     state = request.app.state
     source = client_address(request)
     with state.sessions() as session:
         row = _role(request, who, roles.HELPDESK, session, request_id)
-        service.usable(session, row, who, state.settings.helpdesk_approval_hours, source)
+        service.usable(session, row, who, state.settings, source)
         escrow = session.get(Escrow, row.escrow_id)
         if escrow.verification == CLIENT_CHECKED:
             raise service.HelpdeskError("escrow %s is kept in custodians mode: this server "
                                         "cannot open it; start the custodians' request on the "
-                                        "request's page" % escrow.id)
-        fresh = _fresh(state, who, target)
+                                        "request's page" % escrow.id, 409,
+                                        "wrong-recovery-mode")
+        fresh = _fresh(state, who, target)  # back on the request's page, the button again
         if fresh is not None:
             return fresh
         try:
@@ -164,8 +192,8 @@ def _download(request, who, request_id, target):
 
 @router.post("/helpdesk/requests/{request_id}/custodians")
 def custodians(request: Request, request_id: str, csrf: str = Form("")):
-    return _page(_custodians)(request, "/helpdesk/requests/" + _safe(request_id), request_id,
-                              csrf)
+    return _page(_custodians, True)(request, "/helpdesk/requests/" + _safe(request_id),
+                                    request_id, csrf)
 
 
 def _custodians(request, who, request_id, csrf):
@@ -174,14 +202,15 @@ def _custodians(request, who, request_id, csrf):
     source = client_address(request)
     with state.sessions() as session:
         row = _role(request, who, roles.HELPDESK, session, request_id)
-        service.usable(session, row, who, state.settings.helpdesk_approval_hours, source)
+        service.usable(session, row, who, state.settings, source)
         escrow = session.get(Escrow, row.escrow_id)
         fresh = _fresh(state, who, "/helpdesk/requests/%s" % row.id)
         if fresh is not None:  # back on the request's page, the button again
             return fresh
         if state.custodians is None:
             raise service.HelpdeskError("this server has no custodians (server mode); the "
-                                        "escrow cannot be opened by them", 409)
+                                        "escrow cannot be opened by them", 409,
+                                        "wrong-recovery-mode")
         opened, requester, custodian = service.start_custodians(
             session, row, escrow, who, state.settings, source)
         base = state.settings.public_url.rstrip("/")
@@ -202,10 +231,9 @@ def _role(request, who, role, session, request_id):
     raised (Forbidden, with what to do)."""
     try:
         roles.require(request, role)
-    except Forbidden:
+    except Forbidden as err:
         row = service.by_id(session, request_id)
-        service.refuse(session, who, row, client_address(request), "not-" + role)
-        raise
+        raise service.refused(session, who, row, client_address(request), err) from None
     return service.by_id(session, request_id)
 
 

@@ -1,11 +1,14 @@
 """Helpdesk recovery with two people (issue #13): one asks, another approves.
 
     find(session, text)                    claimed escrows by id, owner email or user@host
-    ask(session, escrow, who, reason)      a helpdesk member's request, with a reason
+    ask(session, escrow, who, reason, …)   a helpdesk member's request, with a reason; it
+                                           may be decided for helpdesk_pending_hours
     decide(session, row, who, …)           an admin other than the requester approves
                                            or declines, once; an approval lasts
                                            helpdesk_approval_hours
-    usable(row, who)                       the requester's approved, unexpired request
+    usable(session, row, who, settings, …) the requester's approved, unexpired request,
+                                           its approver still an admin
+    cancel(session, request_id, reason)    an admin's stop (zescrow-server admin helpdesk)
     downloaded(session, row, escrow, who)  server mode: the escrow is exposed
     start_custodians(session, row, …)      custodians mode: the approval lets the
                                            requester open the custodians' request
@@ -21,10 +24,11 @@ import secrets
 
 from sqlalchemy import func, or_, select, update
 
+from .. import roles
 from ..audit import service as audit
 from ..errors import ApiError
 from ..escrows.models import CLIENT_CHECKED, Escrow, utcnow
-from .models import APPROVED, DECLINED, EXPIRED, PENDING, HelpdeskRequest
+from .models import APPROVED, CANCELLED, DECLINED, EXPIRED, PENDING, HelpdeskRequest
 
 MAX_REASON = 1000  # the custodians' request takes as much (zescrow_core.recovery)
 MAX_FOUND = 50
@@ -41,6 +45,14 @@ class SelfApproval(HelpdeskError):
 
 class ApprovalExpired(HelpdeskError):
     status, code = 410, "approval-expired"
+
+
+class RequestExpired(HelpdeskError):
+    status, code = 410, "request-expired"
+
+
+class ApproverGone(HelpdeskError):
+    status, code = 409, "approver-not-admin"
 
 
 class NotApproved(HelpdeskError):
@@ -61,7 +73,8 @@ class UnknownRequest(HelpdeskError):
 
 def find(session, text):
     """Claimed escrows whose id, owner's email or user@host is `text` (newest first)."""
-    text = (text or "").strip()[:600]
+    # Printable only: PostgreSQL refuses a NUL in a string (a 500, not "nothing found").
+    text = "".join(c for c in (text or "") if c.isprintable()).strip()[:600]
     if not text:
         return []
     match = [Escrow.id == text.lower()]
@@ -74,9 +87,13 @@ def find(session, text):
         .limit(MAX_FOUND)))
 
 
+def _hex(value, length):
+    return isinstance(value, str) and len(value) == length and \
+        all(c in "0123456789abcdef" for c in value)
+
+
 def escrow_for_request(session, escrow_id):
-    escrow = session.get(Escrow, escrow_id) if isinstance(escrow_id, str) and \
-        len(escrow_id) <= 32 else None
+    escrow = session.get(Escrow, escrow_id) if _hex(escrow_id, 32) else None
     if escrow is None or escrow.claimed_at is None:
         # An unclaimed escrow has no owner to tell, and its uploader can still claim it.
         raise UnknownRequest("there is no claimed escrow %s: only an escrow its owner claimed "
@@ -86,13 +103,16 @@ def escrow_for_request(session, escrow_id):
     return escrow
 
 
-def ask(session, escrow, who, reason, source):
+def ask(session, escrow, who, reason, source, pending_hours):
     reason = clean_reason(reason, "the approver reads it before deciding, and the owner is "
                                   "mailed it")
+    now = utcnow()
     row = HelpdeskRequest(
-        id=secrets.token_hex(8), escrow_id=escrow.id, created_at=utcnow(), reason=reason,
-        requester_provider=who["provider"], requester_subject=who["sub"],
-        requester_display=who["display"], requester_email=who.get("email"), state=PENDING)
+        id=secrets.token_hex(8), escrow_id=escrow.id, created_at=now, reason=reason,
+        requester_provider=who["provider"], requester_issuer=who.get("iss"),
+        requester_subject=who["sub"], requester_display=who["display"],
+        requester_email=who.get("email"), state=PENDING,
+        pending_until=now + dt.timedelta(hours=pending_hours))
     session.add(row)
     _audit(session, "helpdesk-request", who, row, source, reason=reason)
     session.commit()
@@ -100,11 +120,11 @@ def ask(session, escrow, who, reason, source):
 
 
 def by_id(session, request_id):
-    row = session.get(HelpdeskRequest, request_id) if isinstance(request_id, str) and \
-        len(request_id) <= 16 else None
+    row = session.get(HelpdeskRequest, request_id) if _hex(request_id, 16) else None
     if row is None:
         raise UnknownRequest("there is no helpdesk request %s: it was mistyped, or its escrow "
-                             "was deleted; see the list at /helpdesk" % request_id[:20])
+                             "was deleted; see the list at /helpdesk"
+                             % "".join(c for c in str(request_id)[:20] if c.isprintable()))
     return row
 
 
@@ -114,30 +134,41 @@ def listed(session, limit=100):
         HelpdeskRequest.created_at.desc()).limit(limit)))
 
 
-def decide(session, row, who, approve, reason, hours, source):
+def decide(session, row, who, approve, reason, settings, source):
     """An admin's decision: refused to the requester, and taken once (a conditional
-    UPDATE: of two admins deciding at once, one wins)."""
+    UPDATE: of two admins deciding at once, one wins), while the request is pending."""
     if row.asked_by(who) or (who.get("email") and (row.requester_email or "").lower()
                              == who["email"].lower()):
-        refuse(session, who, row, source, "self-approval")
-        raise SelfApproval("you asked for this recovery yourself, and the one who asks cannot "
-                           "also approve: two people must agree before a key is recovered. "
-                           "Ask another admin to decide on request %s" % row.id)
+        raise refused(session, who, row, source, SelfApproval(
+            "you asked for this recovery yourself, and the one who asks cannot also approve: "
+            "two people must agree before a key is recovered. Ask another admin to decide on "
+            "request %s" % row.id))
     reason = clean_reason(reason, "the requester and the owner are told it")
     now = utcnow()
     values = dict(state=APPROVED if approve else DECLINED, decided_at=now,
-                  decider_provider=who["provider"], decider_subject=who["sub"],
-                  decider_display=who["display"], decision_reason=reason,
-                  approved_until=now + dt.timedelta(hours=hours) if approve else None)
+                  decider_provider=who["provider"], decider_issuer=who.get("iss"),
+                  decider_subject=who["sub"], decider_display=who["display"],
+                  decider_rule=roles.matching(settings.admins, who), decision_reason=reason,
+                  approved_until=now + dt.timedelta(hours=settings.helpdesk_approval_hours)
+                  if approve else None)
     taken = session.execute(update(HelpdeskRequest).where(
-        HelpdeskRequest.id == row.id, HelpdeskRequest.state == PENDING).values(**values)
-    ).rowcount
+        HelpdeskRequest.id == row.id, HelpdeskRequest.state == PENDING,
+        or_(HelpdeskRequest.pending_until.is_(None), HelpdeskRequest.pending_until > now))
+        .values(**values)).rowcount
     if taken != 1:
-        refuse(session, who, row, source, "already-decided")
+        session.rollback()
         session.refresh(row)
-        raise HelpdeskError("request %s was already %s by %s; a request is decided once: for "
-                            "another decision, the helpdesk files a new request"
-                            % (row.id, row.state, row.decider_display or "someone"))
+        if row.current_state(now) == EXPIRED and row.state == PENDING:
+            raise refused(session, who, row, source, RequestExpired(
+                "request %s was not decided within %d hours of being asked (until %s UTC), "
+                "and can no longer be; if the key is still needed, the helpdesk files a new "
+                "request" % (row.id, settings.helpdesk_pending_hours,
+                             row.pending_until.strftime("%Y-%m-%d %H:%M"))))
+        raise refused(session, who, row, source, HelpdeskError(
+            "request %s was already %s by %s; a request is decided once: for another "
+            "decision, the helpdesk files a new request"
+            % (row.id, row.state, row.decider_display or "the server's administrator"),
+            409, "already-decided"))
     _audit(session, "helpdesk-" + ("approve" if approve else "decline"), who, row, source,
            reason=reason, requester=row.requester_display,
            approved_until=values["approved_until"].isoformat() + "Z" if approve else None)
@@ -146,9 +177,11 @@ def decide(session, row, who, approve, reason, hours, source):
     return row
 
 
-def usable(session, row, who, hours, source):
-    """Refuse unless `who` asked for `row`, and it is approved and not expired."""
+def usable(session, row, who, settings, source):
+    """Refuse unless `who` asked for `row`, and it is approved, not expired, and its
+    approver is still an admin by the same entry of the settings."""
     state = row.current_state()
+    hours = settings.helpdesk_approval_hours
     refusal = None
     if not row.asked_by(who):
         refusal = NotRequester("only %s, who asked for request %s, may use its approval; file "
@@ -158,14 +191,23 @@ def usable(session, row, who, hours, source):
             "the approval of request %s expired at %s UTC (an approval may be used for %d "
             "hours); file a new request and ask an admin to approve it again"
             % (row.id, row.approved_until.strftime("%Y-%m-%d %H:%M"), hours))
+    elif state == EXPIRED:
+        refusal = RequestExpired(
+            "request %s was not decided within %d hours of being asked; file a new request "
+            "if the key is still needed" % (row.id, settings.helpdesk_pending_hours))
     elif state != APPROVED:
         refusal = NotApproved("request %s is %s: %s" % (
             row.id, state, "an admin other than you must approve it first" if state == PENDING
-            else "it was declined (%s); file a new request if it is still needed"
-            % row.decision_reason))
+            else "it was %s (%s); file a new request if it is still needed"
+            % (state, row.decision_reason)))
+    elif row.decider_rule is not None and not roles.listed(settings.admins, row.decider_rule):
+        refusal = ApproverGone(
+            "request %s was approved by %s as an admin by the entry \"%s\" of the setting "
+            "admins, which is no longer there: their approval can no longer be used. Ask a "
+            "current admin to decide on a new request" % (row.id, row.decider_display,
+                                                           row.decider_rule))
     if refusal is not None:
-        refuse(session, who, row, source, refusal.code)
-        raise refusal
+        raise refused(session, who, row, source, refusal)
 
 
 def downloaded(session, row, escrow, who, source):
@@ -191,10 +233,10 @@ def start_custodians(session, row, escrow, who, settings, source):
         HelpdeskRequest.id == row.id, HelpdeskRequest.recovery_request_id.is_(None),
         HelpdeskRequest.used_at.is_(None)).values(used_at=utcnow())).rowcount
     if taken != 1:
-        refuse(session, who, row, source, "already-started")
-        raise HelpdeskError("the custodians' request of helpdesk request %s was started "
-                            "already; its links were shown once to %s. If they are lost, "
-                            "file a new helpdesk request" % (row.id, row.requester_display))
+        raise refused(session, who, row, source, HelpdeskError(
+            "the custodians' request of helpdesk request %s was started already; its links "
+            "were shown once to %s. If they are lost, file a new helpdesk request"
+            % (row.id, row.requester_display), 409, "already-started"))
     _audit(session, "helpdesk-custodians", who, row, source, reason=row.reason,
            approved_by=row.decider_display)
     why = "helpdesk request %s, approved by %s: %s" % (row.id, row.decider_display, row.reason)
@@ -206,11 +248,16 @@ def start_custodians(session, row, escrow, who, settings, source):
     return opened, requester, custodian
 
 
+def started(session, recovery_request):
+    """The helpdesk request that started this custodians' request, or None (the owner's)."""
+    return session.scalar(select(HelpdeskRequest).where(
+        HelpdeskRequest.recovery_request_id == recovery_request.id))
+
+
 def custodians_ready(session, recovery_request, source):
     """Called as enough custodians approved a request (in its transaction): if the
     helpdesk started it, the escrow is exposed from now on."""
-    row = session.scalar(select(HelpdeskRequest).where(
-        HelpdeskRequest.recovery_request_id == recovery_request.id))
+    row = started(session, recovery_request)
     if row is not None:
         _expose(session, session.get(Escrow, row.escrow_id), row, source)
 
@@ -234,11 +281,30 @@ def clean_reason(reason, who_reads):
     return reason
 
 
-def refuse(session, who, row, source, why):
-    """Record a refused step (what was refused: `why`) on its own, undoing the rest."""
+def cancel(session, request_id, reason):
+    """An admin stops a request, pending or approved (used or not): its approval can no
+    longer be used. Returns the row, or None if there is no such request."""
+    row = session.get(HelpdeskRequest, request_id) if _hex(request_id, 16) else None
+    if row is None:
+        return None
+    if row.state != CANCELLED:
+        session.execute(update(HelpdeskRequest).where(HelpdeskRequest.id == row.id).values(
+            state=CANCELLED, decision_reason=reason))
+        audit.record(session, "helpdesk-cancel", "admin", row.escrow_id, "", request=row.id,
+                     reason=reason, was=row.state)
+        session.commit()
+        session.refresh(row)
+    return row
+
+
+def refused(session, who, row, source, error):
+    """Record a refused step on `row` (what was refused: the error's code) on its own,
+    undoing the rest; returns `error`, marked as recorded, for the caller to raise."""
     session.rollback()
-    _audit(session, "helpdesk-refused", who, row, source, refused=why)
+    _audit(session, "helpdesk-refused", who, row, source, refused=error.code)
     session.commit()
+    error.recorded = True
+    return error
 
 
 def _audit(session, action, who, row, source, **detail):

@@ -88,11 +88,17 @@ def _decide(request, token, body):
         after = service.decide(session, row, kept, body, client_address(request))
         escrow = session.get(service.Escrow, row.escrow_id)
         if after in (READY, DECLINED):
-            tell_owner(state.settings, row, escrow, after)
+            tell_owner(state.settings, row, escrow, after, session)
         return {"id": row.id, "state": after}
 
 
-def tell_owner(settings, row, escrow, state):
+def tell_owner(settings, row, escrow, state, session):
+    from ..helpdesk import notices, service as helpdesk
+
+    started = helpdesk.started(session, row)
+    if started is not None:  # the helpdesk asked, not the owner: say so, and what it means
+        notices.custodians_decided(settings, escrow, started, state == READY)
+        return
     if state == READY:
         subject = "Your zescrow recovery request can complete"
         text = ("Enough custodians approved the recovery of the eCryptfs key of %s@%s\n"

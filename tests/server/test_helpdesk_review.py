@@ -1,0 +1,215 @@
+"""Helpdesk recovery after an adversarial review (#13): what it found, each shown to
+hold now. Real server (SQLite and PostgreSQL), the real OIDC provider (its hostile
+mode for claims a provider might send), logins over HTTP as a browser without scripts.
+The flow itself, in Chromium with three people: test_helpdesk.py."""
+
+import datetime as dt
+import re
+import signal
+import subprocess
+
+import pytest
+
+from tests.common.servers import ZescrowServer
+from tests.server.conftest import PORTS, upload
+from tests.server.login import claim, signed_in
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def server(request, key_home, tls_dir, oidc, hostile_oidc, smtp):
+    url = request.getfixturevalue("postgres").create_database("zescrow_helpdesk_review") \
+        if request.param == "postgresql" else None
+    srv = ZescrowServer(PORTS[18 + (request.param == "postgresql")], key_home, tls_dir,
+                        workers=1, oidc=oidc, more_oidc=[("hostile", hostile_oidc)],
+                        database_url=url, rate_limit_per_minute=0, helpdesk=["group:helpdesk"],
+                        admins=["group:admins", "group:temp-admins"], smtp_host="127.0.0.1", smtp_port=smtp.port)
+    yield srv
+    srv.close()
+
+
+def _csrf(s, url):
+    found = re.search(r'name="csrf" value="([^"]+)"', s.get(url, timeout=30).text)
+    assert found, url
+    return found.group(1)
+
+
+def _claimed(server, sealed, owner):
+    created = upload(server, sealed).json()
+    s = signed_in(server, "test", owner)
+    assert claim(s, created["claim_url"]).status_code == 303
+    return created["id"]
+
+
+def _ask(server, s, escrow_id, reason="locked out"):
+    r = s.post(server.url + "/helpdesk/requests", data={
+        "csrf": _csrf(s, server.url + "/helpdesk?q=" + escrow_id), "escrow": escrow_id,
+        "reason": reason}, allow_redirects=False, timeout=30)
+    assert r.status_code == 303, r.text[:300]
+    return r.headers["location"].rsplit("/", 1)[1]
+
+
+def _decide(server, s, request_id, decision="approve", reason="ticket 7", csrf=None):
+    page = server.url + "/helpdesk/requests/" + request_id
+    return s.post(page + "/decision", data={"csrf": csrf or _csrf(s, page),
+                                            "decision": decision, "reason": reason},
+                  allow_redirects=False, timeout=30)
+
+
+def _sql(server, statement, *params):
+    """One statement, "?" for each parameter, on the server's database (its own driver)."""
+    if server.database_url.startswith("sqlite:///"):
+        import sqlite3
+
+        with sqlite3.connect(server.database_url[len("sqlite:///"):]) as db:
+            return db.execute(statement, params).fetchall()
+    import psycopg
+
+    with psycopg.connect(server.database_url) as db:
+        cursor = db.execute(statement.replace("?", "%s"), params)
+        return cursor.fetchall() if cursor.description else None
+
+
+def _refusals(server, escrow_id):
+    import json
+
+    lines = _admin(server, "export-audit").stdout.splitlines()
+    events = [json.loads(line) for line in lines if line.startswith("{")]
+    return [e["detail"]["refused"] for e in events
+            if e["action"] == "helpdesk-refused" and e["escrow_id"] == escrow_id]
+
+
+def _admin(server, *args):
+    return subprocess.run(server.cli() + ["--data", str(server.data), "admin"] + list(args),
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_ids_and_searches_with_a_nul_are_not_found_not_a_500(server, sealed):
+    escrow_id = _claimed(server, sealed, "owner-nul")
+    hd = signed_in(server, "test", "nul+helpdesk")
+    assert hd.get(server.url + "/helpdesk?q=a%00b", timeout=30).status_code == 200
+    for path in ("/helpdesk/requests/a%00b", "/helpdesk/requests/a%00b/download"):
+        r = hd.get(server.url + path, timeout=30, allow_redirects=False)
+        assert r.status_code in (303, 404), (path, r.status_code, r.text[:200])
+    r = hd.post(server.url + "/helpdesk/requests", data={
+        "csrf": _csrf(hd, server.url + "/helpdesk?q=" + escrow_id), "escrow": "a\x00b",
+        "reason": "x"},
+        timeout=30)
+    assert r.status_code == 404, r.text[:300]
+
+
+def test_an_email_that_is_not_one_plain_address_is_no_address(server, sealed, hostile, smtp):
+    escrow_id = _claimed(server, sealed, "owner-mail")
+    for address in ("hd@example.test\r\nBcc: x@evil.test", "hd@example.test, x@evil.test",
+                    "ap@example.test."):  # a trailing dot: another spelling of an admin's
+        hostile.behave(claims={"email": address, "email_verified": True,
+                               "name": "security-officer@example.test"})
+        s = signed_in(server, "hostile", "hd-mail+helpdesk")
+        page = s.get(server.url + "/", timeout=30).text
+        # Shown with who they are at which provider, never as the address they chose.
+        assert "security-officer@example.test (hostile:hd-mail+helpdesk)" in page, page[:500]
+        before = len(smtp.messages)
+        request_id = _ask(server, s, escrow_id)
+        assert request_id  # saved and answered: no 500 after the step
+        assert all("evil.test" not in str(m) for m in smtp.messages[before:])
+
+
+def test_an_admin_can_cancel_an_approval(server, sealed, smtp):
+    escrow_id = _claimed(server, sealed, "owner-cancel")
+    hd = signed_in(server, "test", "hd-cancel+helpdesk")
+    request_id = _ask(server, hd, escrow_id)
+    ap = signed_in(server, "test", "ap-cancel+admins")
+    page = server.url + "/helpdesk/requests/" + request_id
+    r = ap.post(page + "/decision", data={"csrf": _csrf(ap, page), "decision": "approve",
+                                          "reason": "ticket 7"}, allow_redirects=False)
+    assert r.status_code == 303, r.text[:300]
+    listed = _admin(server, "helpdesk", "list")
+    assert request_id in listed.stdout and "approved" in listed.stdout, listed.stderr
+    before = len(smtp.messages)
+    done = _admin(server, "helpdesk", "cancel", request_id, "--reason", "not authorised")
+    assert done.returncode == 0 and "can no longer be used" in done.stdout, done.stderr
+    assert any("cancelled" in str(m["Subject"]) for m in smtp.messages[before:])
+    fresh = signed_in(server, "test", "hd-cancel+helpdesk")
+    r = fresh.post(page + "/download", data={  # the page has no button now: a search's form
+        "csrf": _csrf(fresh, server.url + "/helpdesk?q=" + escrow_id)},
+                   allow_redirects=False, timeout=30)
+    assert r.status_code == 409 and "cancelled" in r.text, (r.status_code, r.text[:300])
+    assert "Cancelled by the server" in fresh.get(page, timeout=30).text
+    assert "helpdesk-cancel" in _admin(server, "export-audit").stdout
+    unknown = _admin(server, "helpdesk", "cancel", "0" * 16, "--reason", "x")
+    assert unknown.returncode == 92 and "helpdesk list" in unknown.stderr
+
+
+def test_a_request_nobody_decides_expires(server, sealed):
+    escrow_id = _claimed(server, sealed, "owner-stale")
+    request_id = _ask(server, signed_in(server, "test", "hd-stale+helpdesk"), escrow_id)
+    ap = signed_in(server, "test", "ap-stale+admins")
+    form = _csrf(ap, server.url + "/helpdesk/requests/" + request_id)  # the page, open
+    # helpdesk_pending_hours (168 by default) ago, as if nobody had answered.
+    _sql(server, "UPDATE helpdesk_requests SET pending_until = ? WHERE id = ?",
+         dt.datetime.utcnow() - dt.timedelta(minutes=1), request_id)
+    r = _decide(server, ap, request_id, csrf=form)
+    assert r.status_code == 410 and "not decided within 168 hours" in r.text, r.text[:300]
+    page = ap.get(server.url + "/helpdesk/requests/" + request_id, timeout=30).text
+    assert 'id="state">expired' in page and "No admin decided by" in page
+    assert _refusals(server, escrow_id) == ["request-expired"]
+
+
+def test_the_download_is_a_post_with_the_forms_token(server, sealed):
+    escrow_id = _claimed(server, sealed, "owner-post")
+    hd = signed_in(server, "test", "hd-post+helpdesk")
+    request_id = _ask(server, hd, escrow_id)
+    assert _decide(server, signed_in(server, "test", "ap-post+admins"), request_id) \
+        .status_code == 303
+    page = server.url + "/helpdesk/requests/" + request_id
+    # A link (from a mail, another site: SameSite=Lax sends the cookie) takes nothing.
+    r = hd.get(page + "/download", allow_redirects=False, timeout=30)
+    assert r.status_code == 303 and r.headers["location"] == "/helpdesk/requests/" + request_id
+    r = hd.post(page + "/download", data={"csrf": "forged"}, allow_redirects=False, timeout=30)
+    assert r.status_code == 403 and "CSRF" in r.text
+    assert _sql(server, "SELECT exposed_at FROM escrows WHERE id = ?", escrow_id) == [
+        (None,)]
+    r = hd.post(page + "/download", data={"csrf": _csrf(hd, page)}, allow_redirects=False,
+                timeout=30)
+    assert r.status_code == 200 and r.headers["content-type"] == "application/gzip"
+    assert _sql(server, "SELECT exposed_at FROM escrows WHERE id = ?", escrow_id)[0][0]
+    assert _refusals(server, escrow_id) == ["csrf-failed"]
+
+
+def test_every_refusal_on_a_request_is_audited(server, sealed):
+    escrow_id = _claimed(server, sealed, "owner-refusals")
+    request_id = _ask(server, signed_in(server, "test", "hd-refusals+helpdesk"), escrow_id)
+    ap = signed_in(server, "test", "ap-refusals+admins")
+    assert _decide(server, ap, request_id, reason=" ").status_code == 400
+    assert _decide(server, ap, request_id, decision="maybe").status_code == 400
+    page = server.url + "/helpdesk/requests/" + request_id
+    r = ap.post(page + "/decision", data={"csrf": "x", "decision": "approve", "reason": "y"},
+                timeout=30)
+    assert r.status_code == 403
+    assert _decide(server, ap, request_id).status_code == 303
+    hd = signed_in(server, "test", "hd-refusals+helpdesk")
+    r = hd.post(page + "/custodians", data={"csrf": _csrf(hd, page)}, timeout=30)
+    assert r.status_code == 409 and "server mode" in r.text, r.text[:300]
+    assert _refusals(server, escrow_id) == ["reason-required", "bad-decision", "csrf-failed",
+                                            "wrong-recovery-mode"]
+
+
+def test_an_approval_stops_when_its_approver_is_no_longer_an_admin(server, sealed):
+    escrow_id = _claimed(server, sealed, "owner-gone")
+    hd = signed_in(server, "test", "hd-gone+helpdesk")
+    request_id = _ask(server, hd, escrow_id)
+    ap = signed_in(server, "test", "ap-gone+temp-admins")
+    assert _decide(server, ap, request_id).status_code == 303
+    # The server's administrator takes group:temp-admins off the setting admins.
+    conf = server.data / "zescrow-server.toml"
+    conf.write_text(conf.read_text().replace(", 'group:temp-admins'", ""))
+    server.kill(signal.SIGTERM)
+    server.start()
+    hd = signed_in(server, "test", "hd-gone+helpdesk")
+    page = server.url + "/helpdesk/requests/" + request_id
+    r = hd.post(page + "/download", data={"csrf": _csrf(hd, page)}, allow_redirects=False,
+                timeout=30)
+    assert r.status_code == 409 and "group:temp-admins" in r.text, r.text[:300]
+    assert "no longer" in r.text and r.headers["content-type"].startswith("text/html")
+    assert _refusals(server, escrow_id) == ["approver-not-admin"]
