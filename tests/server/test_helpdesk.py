@@ -416,3 +416,18 @@ def test_custodians_mode_the_approval_lets_the_requester_ask_the_custodians(
                            "recovery-request", "recovery-mail", "helpdesk-refused",
                            "recovery-key", "recovery-approve", "recovery-approve",
                            "recovery-ready", "escrow-exposed"], actions
+
+    # An admin cancels the helpdesk request: the custodians' request it started stops
+    # with it, and the requester's machine is told why.
+    done = subprocess.run(blind.cli() + ["--data", str(blind.data), "admin", "helpdesk",
+                                         "cancel", request_id, "--reason", "wrong person"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    answer = blind.session().get(blind.url + "/api/v1/recovery/" +
+                                 requester_url.rsplit("/")[-1], timeout=30)
+    assert answer.status_code == 410 and "cancelled" in answer.json()["message"]
+    again = _zescrowctl(requester_home, "recover", "--request", requester_url, "--ca-file", ca)
+    assert again.returncode != 0 and "cancelled" in again.stdout + again.stderr, \
+        again.stdout + again.stderr
+    assert [e["action"] for e in _audit(blind, created["id"])][-2:] == [
+        "recovery-cancelled", "helpdesk-cancel"]

@@ -24,7 +24,8 @@ def server(request, key_home, tls_dir, oidc, hostile_oidc, smtp):
     srv = ZescrowServer(PORTS[18 + (request.param == "postgresql")], key_home, tls_dir,
                         workers=1, oidc=oidc, more_oidc=[("hostile", hostile_oidc)],
                         database_url=url, rate_limit_per_minute=0, helpdesk=["group:helpdesk"],
-                        admins=["group:admins", "group:temp-admins"], smtp_host="127.0.0.1", smtp_port=smtp.port)
+                        admins=["group:admins", "group:temp-admins"], smtp_host="127.0.0.1",
+                        smtp_port=smtp.port)
     yield srv
     srv.close()
 
@@ -135,7 +136,16 @@ def test_an_admin_can_cancel_an_approval(server, sealed, smtp):
         "csrf": _csrf(fresh, server.url + "/helpdesk?q=" + escrow_id)},
                    allow_redirects=False, timeout=30)
     assert r.status_code == 409 and "cancelled" in r.text, (r.status_code, r.text[:300])
-    assert "Cancelled by the server" in fresh.get(page, timeout=30).text
+    shown = fresh.get(page, timeout=30).text
+    assert "Cancelled by the server" in shown and "Approval usable until" not in shown
+    # Cancelled once: a second cancel says so, mails nobody, records nothing new.
+    before = len(smtp.messages)  # (an export is itself recorded: count the cancels)
+    events = _admin(server, "export-audit").stdout.count('"helpdesk-cancel"')
+    again = _admin(server, "helpdesk", "cancel", request_id, "--reason", "again")
+    assert again.returncode == 0 and "cancelled already" in again.stdout, again.stderr
+    assert "not authorised" in again.stdout
+    assert len(smtp.messages) == before
+    assert _admin(server, "export-audit").stdout.count('"helpdesk-cancel"') == events == 1
     assert "helpdesk-cancel" in _admin(server, "export-audit").stdout
     unknown = _admin(server, "helpdesk", "cancel", "0" * 16, "--reason", "x")
     assert unknown.returncode == 92 and "helpdesk list" in unknown.stderr
@@ -153,7 +163,12 @@ def test_a_request_nobody_decides_expires(server, sealed):
     assert r.status_code == 410 and "not decided within 168 hours" in r.text, r.text[:300]
     page = ap.get(server.url + "/helpdesk/requests/" + request_id, timeout=30).text
     assert 'id="state">expired' in page and "No admin decided by" in page
-    assert _refusals(server, escrow_id) == ["request-expired"]
+    # Its requester cannot use it either: a refusal that says so, not a 500.
+    hd = signed_in(server, "test", "hd-stale+helpdesk")
+    r = hd.post(server.url + "/helpdesk/requests/%s/download" % request_id, data={
+        "csrf": _csrf(hd, server.url + "/helpdesk?q=" + escrow_id)}, timeout=30)
+    assert r.status_code == 410 and "not decided within 168 hours" in r.text, r.text[:300]
+    assert _refusals(server, escrow_id) == ["request-expired", "request-expired"]
 
 
 def test_the_download_is_a_post_with_the_forms_token(server, sealed):
@@ -213,3 +228,69 @@ def test_an_approval_stops_when_its_approver_is_no_longer_an_admin(server, seale
     assert r.status_code == 409 and "group:temp-admins" in r.text, r.text[:300]
     assert "no longer" in r.text and r.headers["content-type"].startswith("text/html")
     assert _refusals(server, escrow_id) == ["approver-not-admin"]
+
+
+def test_without_the_role_an_id_that_exists_and_one_that_does_not_are_refused_alike(
+        server, sealed):
+    escrow_id = _claimed(server, sealed, "owner-probe")
+    hd = signed_in(server, "test", "hd-probe+helpdesk")  # not an admin
+    request_id = _ask(server, hd, escrow_id)
+    form = _csrf(hd, server.url + "/helpdesk?q=" + escrow_id)
+    answers = [hd.post(server.url + "/helpdesk/requests/%s/decision" % rid, data={
+        "csrf": form, "decision": "approve", "reason": "x"}, timeout=30)
+        for rid in (request_id, "0" * 16)]
+    assert [a.status_code for a in answers] == [403, 403], [a.text[:200] for a in answers]
+    assert answers[0].text == answers[1].text
+    # The owner (told the id by mail, no role) with no form of theirs: the role comes
+    # first, so no CSRF refusal tells them anything either.
+    owner = signed_in(server, "test", "owner-probe")
+    answers = [owner.post(server.url + "/helpdesk/requests/%s/download" % rid,
+                          data={"csrf": "x"}, timeout=30) for rid in (request_id, "0" * 16)]
+    assert [a.status_code for a in answers] == [403, 403]
+    assert "not among this server" in answers[0].text
+    assert answers[0].text == answers[1].text
+    assert _refusals(server, escrow_id) == ["not-admin", "not-helpdesk"]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_request_pending_before_0011_expires_as_a_new_one_would(backend, request, tmp_path):
+    """Rows from before the migration: a pending one gets pending_until (created + 168 h),
+    not "never"; the rest stays as it was."""
+    import os
+
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import text
+
+    import zescrow_server
+    from zescrow_server import db
+
+    url = request.getfixturevalue("postgres").create_database("zescrow_helpdesk_0011") \
+        if backend == "postgresql" else "sqlite:///%s" % (tmp_path / "old.db")
+    cfg = Config()
+    cfg.set_main_option("script_location", os.path.join(os.path.dirname(
+        zescrow_server.__file__), "migrations"))
+    cfg.set_main_option("sqlalchemy.url", url)
+    command.upgrade(cfg, "0010")
+    asked = dt.datetime(2026, 11, 1, 9, 30)
+    engine = db.make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO escrows (id, created_at, sealed, sha256, size, host, "
+                          "username, client_version, upload_token_hash, claim_expires_at, "
+                          "verification) VALUES ('%s', :t, :b, '', 1, 'h', 'u', '', '', :t, "
+                          "'verified')" % ("e" * 32)), {"t": asked, "b": b"x"})
+        for rid, state in (("a" * 16, "pending"), ("b" * 16, "declined")):
+            conn.execute(text("INSERT INTO helpdesk_requests (id, escrow_id, created_at, reason, "
+                              "requester_provider, requester_subject, requester_display, "
+                              "state) VALUES (:id, :e, :t, 'r', 'test', 's', 'd', :s)"),
+                         {"id": rid, "e": "e" * 32, "t": asked, "s": state})
+    engine.dispose()
+    command.upgrade(cfg, "head")
+    engine = db.make_engine(url)
+    with engine.begin() as conn:
+        rows = dict(conn.execute(text("SELECT id, pending_until FROM helpdesk_requests")).all())
+    engine.dispose()
+    until = rows["a" * 16]
+    until = dt.datetime.fromisoformat(until) if isinstance(until, str) else until
+    assert until.replace(tzinfo=None) == asked + dt.timedelta(hours=168)
+    assert rows["b" * 16] is None

@@ -97,11 +97,21 @@ def _one_address(email):
 def _display(name, email, sub, provider):
     """How others see this login (helpdesk pages, mails, the audit's actor): the
     address, else the provider's name for them with who they are there — a provider's
-    `name` is the user's own choice, and must not pass for an address or an office."""
-    if email:
+    `name` is the user's own choice, and must not pass for an address or an office.
+    Only an ASCII address is shown alone ("ana@exаmple.org" with a Cyrillic а is
+    someone else), and the name is cut before "(provider:subject)" is added, never
+    the other way round."""
+    if email and email.isascii():
         return email
-    name = "".join(c for c in name if c.isprintable()) if isinstance(name, str) else ""
-    return "%s (%s:%s)" % (name, provider, sub) if name else "%s:%s" % (provider, sub)
+    name = " ".join("".join(c for c in name if c.isprintable()).split()) \
+        if isinstance(name, str) else ""
+    who = "%s:%s" % (provider, sub)
+    room = MAX_TEXT - len(who) - len(" ()")
+    if room < 2:
+        return who
+    if len(name) > room:
+        name = name[:room - 1] + "…"
+    return "%s (%s)" % (name, who) if name else who
 
 
 def _groups(claims):

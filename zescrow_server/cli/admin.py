@@ -142,10 +142,15 @@ def _helpdesk(session, settings, args):
         raise AdminArgumentInvalid(argument="--reason", value=args.reason[:40],
                                    reason=err.message,
                                    example='--reason "ticket 4711: not authorised"') from None
-    row = service.cancel(session, args.id, reason)
+    row, cancelled = service.cancel(session, args.id, reason)
     if row is None:
         raise AdminTargetUnknown(what="helpdesk request", ident=args.id,
                                  listing="helpdesk list")
+    if not cancelled:
+        print("helpdesk request %s was cancelled already, at %s UTC: %s" % (
+            row.id, row.cancelled_at.strftime("%Y-%m-%d %H:%M") if row.cancelled_at else "?",
+            printable(row.cancel_reason or "")))
+        return
     escrow = session.get(Escrow, row.escrow_id)
     mailed = notices.cancelled(settings, escrow, row) if escrow is not None else []
     print("cancelled helpdesk request %s: its approval can no longer be used%s" % (

@@ -38,6 +38,8 @@ class HelpdeskRequest(Base):
     # list it, the approval can no longer be used (roles.py reads them at each request).
     decider_rule = Column(String(255))
     approved_until = Column(DateTime, comment="helpdesk_approval_hours after the approval")
+    cancelled_at = Column(DateTime, comment="zescrow-server admin helpdesk cancel")
+    cancel_reason = Column(Text)
     used_at = Column(DateTime, comment="the first download, or the custodians' request started")
     recovery_request_id = Column(String(32), comment="custodians mode: the request it started")
 
@@ -54,9 +56,12 @@ class HelpdeskRequest(Base):
         return self.state
 
     def asked_by(self, who):
-        """The same subject of the same provider *and issuer*: a provider's name in the
-        settings may later point at another issuer, whose subjects are other people."""
-        if self.requester_issuer is not None and who.get("iss") != self.requester_issuer:
-            return False
+        """The same subject of the same issuer: a provider's name in the settings may later
+        point at another issuer, whose subjects are other people, and two entries may name
+        one issuer (two clients), whose subject is one person. Rows from before the issuer
+        was kept: the same subject of the same provider entry."""
+        if self.requester_issuer is not None and who.get("iss"):
+            return (who["iss"], who.get("sub")) == (self.requester_issuer,
+                                                    self.requester_subject)
         return (who.get("provider"), who.get("sub")) == (self.requester_provider,
                                                           self.requester_subject)

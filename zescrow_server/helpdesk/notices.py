@@ -57,7 +57,7 @@ def cancelled(settings, escrow, row):
                   "the eCryptfs key of %s (asked by %s: %s), because:\n\n  %s\n\nIts "
                   "approval can no longer be used%s." % (
                       row.id, _what(escrow), row.requester_display, row.reason,
-                      row.decision_reason, "; the key was downloaded before that"
+                      row.cancel_reason, "; the key was recovered before that"
                       if row.used_at else ""))
 
 

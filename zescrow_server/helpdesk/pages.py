@@ -133,13 +133,13 @@ def decision(request: Request, request_id: str, decision: str = Form(""),
 
 
 def _decide(request, who, request_id, decision, reason, csrf):
-    identity.check_csrf(request, csrf)
-    if decision not in ("approve", "decline"):
-        raise service.HelpdeskError("the decision must be approve or decline; use the "
-                                    "buttons on the request's page", 400, "bad-decision")
     state = request.app.state
     with state.sessions() as session:
         row = _role(request, who, roles.ADMIN, session, request_id)
+        identity.check_csrf(request, csrf)
+        if decision not in ("approve", "decline"):
+            raise service.HelpdeskError("the decision must be approve or decline; use the "
+                                        "buttons on the request's page", 400, "bad-decision")
         service.decide(session, row, who, decision == "approve", reason, state.settings,
                        client_address(request))
         escrow = session.get(Escrow, row.escrow_id)
@@ -161,11 +161,11 @@ async def download(request: Request, request_id: str, csrf: str = Form("")):
 
 
 def _download(request, who, request_id, target, csrf):
-    identity.check_csrf(request, csrf)
     state = request.app.state
     source = client_address(request)
     with state.sessions() as session:
         row = _role(request, who, roles.HELPDESK, session, request_id)
+        identity.check_csrf(request, csrf)
         service.usable(session, row, who, state.settings, source)
         escrow = session.get(Escrow, row.escrow_id)
         if escrow.verification == CLIENT_CHECKED:
@@ -197,11 +197,11 @@ def custodians(request: Request, request_id: str, csrf: str = Form("")):
 
 
 def _custodians(request, who, request_id, csrf):
-    identity.check_csrf(request, csrf)
     state = request.app.state
     source = client_address(request)
     with state.sessions() as session:
         row = _role(request, who, roles.HELPDESK, session, request_id)
+        identity.check_csrf(request, csrf)
         service.usable(session, row, who, state.settings, source)
         escrow = session.get(Escrow, row.escrow_id)
         fresh = _fresh(state, who, "/helpdesk/requests/%s" % row.id)
@@ -228,11 +228,16 @@ def _custodians(request, who, request_id, csrf):
 
 def _role(request, who, role, session, request_id):
     """The request, if `who` has `role`; else the refusal is recorded against it and
-    raised (Forbidden, with what to do)."""
+    raised (Forbidden, with what to do) — the same refusal whether the request exists
+    or not: without the role, nobody learns which ids are real."""
     try:
         roles.require(request, role)
     except Forbidden as err:
-        row = service.by_id(session, request_id)
+        try:
+            row = service.by_id(session, request_id)
+        except service.UnknownRequest:
+            err.recorded = True  # nothing to record it against
+            raise err from None
         raise service.refused(session, who, row, client_address(request), err) from None
     return service.by_id(session, request_id)
 

@@ -167,8 +167,8 @@ def decide(session, row, who, approve, reason, settings, source):
         raise refused(session, who, row, source, HelpdeskError(
             "request %s was already %s by %s; a request is decided once: for another "
             "decision, the helpdesk files a new request"
-            % (row.id, row.state, row.decider_display or "the server's administrator"),
-            409, "already-decided"))
+            % (row.id, row.state, "the server's administrator" if row.state == CANCELLED
+               else row.decider_display), 409, "already-decided"))
     _audit(session, "helpdesk-" + ("approve" if approve else "decline"), who, row, source,
            reason=reason, requester=row.requester_display,
            approved_until=values["approved_until"].isoformat() + "Z" if approve else None)
@@ -186,7 +186,7 @@ def usable(session, row, who, settings, source):
     if not row.asked_by(who):
         refusal = NotRequester("only %s, who asked for request %s, may use its approval; file "
                                "a request of your own" % (row.requester_display, row.id))
-    elif state == EXPIRED:
+    elif state == EXPIRED and row.state == APPROVED:
         refusal = ApprovalExpired(
             "the approval of request %s expired at %s UTC (an approval may be used for %d "
             "hours); file a new request and ask an admin to approve it again"
@@ -199,7 +199,7 @@ def usable(session, row, who, settings, source):
         refusal = NotApproved("request %s is %s: %s" % (
             row.id, state, "an admin other than you must approve it first" if state == PENDING
             else "it was %s (%s); file a new request if it is still needed"
-            % (state, row.decision_reason)))
+            % (state, row.cancel_reason if state == CANCELLED else row.decision_reason)))
     elif row.decider_rule is not None and not roles.listed(settings.admins, row.decider_rule):
         refusal = ApproverGone(
             "request %s was approved by %s as an admin by the entry \"%s\" of the setting "
@@ -210,11 +210,25 @@ def usable(session, row, who, settings, source):
         raise refused(session, who, row, source, refusal)
 
 
+def _still_approved(now):
+    """The conditions, in the UPDATE that uses an approval, that usable() checked before:
+    a cancel or the approval's end in between wins (a conditional UPDATE, not a read)."""
+    return (HelpdeskRequest.state == APPROVED, HelpdeskRequest.approved_until > now)
+
+
 def downloaded(session, row, escrow, who, source):
-    """Server mode: the requester took the archive; the escrow is exposed."""
+    """Server mode: the requester takes the archive, if the approval still holds (the
+    caller hands it out only then); the escrow is exposed."""
     now = utcnow()
-    session.execute(update(HelpdeskRequest).where(
-        HelpdeskRequest.id == row.id, HelpdeskRequest.used_at.is_(None)).values(used_at=now))
+    taken = session.execute(update(HelpdeskRequest).where(
+        HelpdeskRequest.id == row.id, *_still_approved(now)).values(
+        used_at=func.coalesce(HelpdeskRequest.used_at, now))).rowcount
+    if taken != 1:
+        session.rollback()
+        session.refresh(row)
+        raise refused(session, who, row, source, NotApproved(
+            "request %s is %s now: it changed as you asked for the key, which was not handed "
+            "out; file a new request if it is still needed" % (row.id, row.current_state())))
     _audit(session, "helpdesk-download", who, row, source, reason=row.reason,
            approved_by=row.decider_display)
     _expose(session, escrow, row, source)
@@ -229,10 +243,18 @@ def start_custodians(session, row, escrow, who, settings, source):
     if escrow.verification != CLIENT_CHECKED:
         raise HelpdeskError("escrow %s is kept in server mode: download it instead"
                             % escrow.id, 409, "wrong-recovery-mode")
+    now = utcnow()
     taken = session.execute(update(HelpdeskRequest).where(
         HelpdeskRequest.id == row.id, HelpdeskRequest.recovery_request_id.is_(None),
-        HelpdeskRequest.used_at.is_(None)).values(used_at=utcnow())).rowcount
+        HelpdeskRequest.used_at.is_(None), *_still_approved(now)).values(used_at=now)).rowcount
     if taken != 1:
+        session.rollback()
+        session.refresh(row)
+        if row.used_at is None:  # cancelled or ended in between
+            raise refused(session, who, row, source, NotApproved(
+                "request %s is %s now: it changed as you started the custodians' request, "
+                "which was not opened; file a new request if it is still needed"
+                % (row.id, row.current_state())))
         raise refused(session, who, row, source, HelpdeskError(
             "the custodians' request of helpdesk request %s was started already; its links "
             "were shown once to %s. If they are lost, file a new helpdesk request"
@@ -282,19 +304,26 @@ def clean_reason(reason, who_reads):
 
 
 def cancel(session, request_id, reason):
-    """An admin stops a request, pending or approved (used or not): its approval can no
-    longer be used. Returns the row, or None if there is no such request."""
+    """An admin stops a request, whatever its state: its approval can no longer be used,
+    and a custodians' request it started is stopped too (no more shares leave).
+    Returns (row, whether this call cancelled it), or (None, False) for no such request."""
+    from ..recovery import service as recovery
+
     row = session.get(HelpdeskRequest, request_id) if _hex(request_id, 16) else None
     if row is None:
-        return None
-    if row.state != CANCELLED:
-        session.execute(update(HelpdeskRequest).where(HelpdeskRequest.id == row.id).values(
-            state=CANCELLED, decision_reason=reason))
+        return None, False
+    was = row.current_state()
+    taken = session.execute(update(HelpdeskRequest).where(
+        HelpdeskRequest.id == row.id, HelpdeskRequest.state != CANCELLED).values(
+        state=CANCELLED, cancelled_at=utcnow(), cancel_reason=reason)).rowcount
+    if taken:
+        stopped = row.recovery_request_id is not None and \
+            recovery.cancel(session, row.recovery_request_id, "")
         audit.record(session, "helpdesk-cancel", "admin", row.escrow_id, "", request=row.id,
-                     reason=reason, was=row.state)
-        session.commit()
-        session.refresh(row)
-    return row
+                     reason=reason, was=was, custodians_request_stopped=stopped)
+    session.commit()
+    session.refresh(row)
+    return row, bool(taken)
 
 
 def refused(session, who, row, source, error):

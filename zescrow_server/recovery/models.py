@@ -7,6 +7,7 @@ from ..db import Base
 from ..escrows.models import utcnow
 
 OPEN, READY, DECLINED = "open", "ready", "declined"
+CANCELLED = "cancelled"  # the helpdesk request that started it was cancelled by an admin
 APPROVE, DECLINE = "approve", "decline"
 
 

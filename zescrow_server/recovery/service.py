@@ -41,7 +41,8 @@ from ..custodians.service import CustodiansError, _list_keys
 from ..errors import ApiError, NotFound
 from ..escrows.models import CLIENT_CHECKED, Escrow, utcnow
 from ..escrows.service import token_hash
-from .models import APPROVE, DECLINE, DECLINED, OPEN, READY, CustodianDecision, RecoveryRequest
+from .models import (APPROVE, CANCELLED, DECLINE, DECLINED, OPEN, READY, CustodianDecision,
+                     RecoveryRequest)
 
 MAX_REASON = recovery.MAX_REASON
 MAX_KEY_IDS = 4  # encryption subkeys of a requester's key (its column holds 4 IDs)
@@ -231,6 +232,8 @@ def fetch(session, request, source):
         raise Gone("this recovery request expired on %s UTC before %s custodians approved; ask "
                    "for a new one on the web" % (request.expires_at.strftime("%Y-%m-%d %H:%M"),
                                                  "enough"))
+    if state == CANCELLED:
+        raise Gone(_CANCELLED)
     escrow = session.get(Escrow, request.escrow_id)
     made = decisions(session, request)
     if state == READY:  # every time the shares leave, it is recorded
@@ -238,6 +241,23 @@ def fetch(session, request, source):
                      request=request.id)
         session.commit()
     return escrow, made
+
+
+_CANCELLED = ("this recovery request was cancelled by the server's administrator (zescrow-server "
+              "admin helpdesk cancel); ask them why, and for a new request if it is needed")
+
+
+def cancel(session, request_id, source):
+    """Stop an open or ready request (its helpdesk request was cancelled): no more decisions,
+    no shares handed out. In the caller's transaction."""
+    taken = session.execute(update(RecoveryRequest).where(
+        RecoveryRequest.id == request_id, RecoveryRequest.state.in_((OPEN, READY)))
+        .values(state=CANCELLED)).rowcount
+    if taken:
+        escrow_id = session.get(RecoveryRequest, request_id).escrow_id
+        audit.record(session, "recovery-cancelled", "admin", escrow_id, source,
+                     request=request_id)
+    return bool(taken)
 
 
 def _container_id(session, request):
@@ -253,6 +273,8 @@ def _still_open(request):
                    % request.expires_at.strftime("%Y-%m-%d %H:%M"))
     if state == DECLINED:
         raise Gone("this recovery request was declined by too many custodians to complete")
+    if state == CANCELLED:
+        raise Gone(_CANCELLED)
     if state == READY:
         raise Gone("this recovery request has the approvals it needs already")
 

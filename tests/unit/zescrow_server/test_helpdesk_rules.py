@@ -47,3 +47,57 @@ def test_the_admins_entry_an_approver_matched_and_whether_it_is_still_there():
     assert not roles.listed(["group:ana@example.org"], "ana@example.org")
     assert roles.listed(admins, "group:security")
     assert not roles.listed(["group:Security"], "group:security")
+
+
+def test_one_issuer_under_two_provider_entries_is_one_person():
+    row = _row()
+    who = {"provider": "corp-cli", "iss": "https://id.example.org", "sub": "42"}
+    assert row.asked_by(who)  # another client of the same issuer: the same person
+
+
+def test_the_shown_name_keeps_who_they_are_whatever_the_name():
+    from zescrow_server.auth.identity import MAX_TEXT, _display
+
+    spoof = "ana@example.org (corp:1234)" + " " * 300
+    shown = _display(spoof, None, "mallory", "corp")
+    assert shown.endswith("(corp:mallory)") and len(shown) <= MAX_TEXT
+    assert _display("x" * 400, None, "mallory", "corp").endswith("… (corp:mallory)")
+    # A verified address is shown only in ASCII: a Cyrillic а is someone else.
+    assert _display("Ana", "ana@ex\u0430mple.org", "7", "corp") == "Ana (corp:7)"
+    assert _display("Ana", "ana@example.org", "7", "corp") == "ana@example.org"
+    assert _display(None, None, "7", "corp") == "corp:7"
+
+
+def test_a_use_of_an_approval_cancelled_meanwhile_hands_out_nothing(tmp_path):
+    """usable() read the row approved; an admin cancels before the download is recorded:
+    the conditional UPDATE refuses, the escrow stays unexposed (a real SQLite file)."""
+    import pytest
+    from sqlalchemy import update
+
+    from zescrow_server import db
+    from zescrow_server.escrows.models import Escrow
+    from zescrow_server.helpdesk import service
+
+    engine = db.make_engine("sqlite:///%s" % (tmp_path / "z.db"))
+    db.Base.metadata.create_all(engine)
+    sessions = db.make_sessionmaker(engine)
+    now = dt.datetime.utcnow()
+    with sessions() as session:
+        session.add(Escrow(id="e" * 32, created_at=now, sealed=b"x", sha256="", size=1,
+                           host="h", username="u", client_version="", upload_token_hash="",
+                           claim_expires_at=now, verification="verified", claimed_at=now))
+        session.add(_row(id="a" * 16, escrow_id="e" * 32, created_at=now, reason="r",
+                         requester_display="hd", state=APPROVED, decider_display="ap",
+                         approved_until=now + dt.timedelta(hours=1)))
+        session.commit()
+        row = session.get(HelpdeskRequest, "a" * 16)
+        who = {"provider": "corp", "iss": "https://id.example.org", "sub": "42",
+               "display": "hd"}
+        with sessions() as other:  # the admin's cancel, in between
+            other.execute(update(HelpdeskRequest).values(state="cancelled"))
+            other.commit()
+        with pytest.raises(service.NotApproved, match="is cancelled now"):
+            service.downloaded(session, row, session.get(Escrow, "e" * 32), who, "")
+    with sessions() as session:
+        assert session.get(Escrow, "e" * 32).exposed_at is None
+        assert session.get(HelpdeskRequest, "a" * 16).used_at is None
