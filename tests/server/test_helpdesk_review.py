@@ -24,7 +24,8 @@ def server(request, key_home, tls_dir, oidc, hostile_oidc, smtp):
     srv = ZescrowServer(PORTS[18 + (request.param == "postgresql")], key_home, tls_dir,
                         workers=1, oidc=oidc, more_oidc=[("hostile", hostile_oidc)],
                         database_url=url, rate_limit_per_minute=0, helpdesk=["group:helpdesk"],
-                        admins=["group:admins", "group:temp-admins"], smtp_host="127.0.0.1",
+                        admins=["group:admins", "group:temp-admins", "boss@example.test"],
+                        smtp_host="127.0.0.1",
                         smtp_port=smtp.port)
     yield srv
     srv.close()
@@ -149,6 +150,20 @@ def test_an_admin_can_cancel_an_approval(server, sealed, smtp):
     assert "helpdesk-cancel" in _admin(server, "export-audit").stdout
     unknown = _admin(server, "helpdesk", "cancel", "0" * 16, "--reason", "x")
     assert unknown.returncode == 92 and "helpdesk list" in unknown.stderr
+
+
+def test_the_admins_listed_by_address_hear_of_a_request(server, sealed, smtp):
+    escrow_id = _claimed(server, sealed, "owner-tell")
+    before = len(smtp.messages)
+    request_id = _ask(server, signed_in(server, "test", "hd-tell+helpdesk"), escrow_id,
+                      reason="ticket 99")
+    [told] = [m for m in smtp.messages[before:] if m["To"] == "boss@example.test"]
+    text = told.get_payload(decode=True).decode()
+    assert "ticket 99" in text and server.url + "/helpdesk/requests/" + request_id in text
+    assert "hd-tell+helpdesk@example.test" in text
+    # (group: entries have no address; the requester is never asked to decide.)
+    assert {m["To"] for m in smtp.messages[before:]} == {"boss@example.test",
+                                                          "owner-tell@example.test"}
 
 
 def test_a_request_nobody_decides_expires(server, sealed):

@@ -27,6 +27,30 @@ def requested(settings, escrow, row):
                   % (row.requester_display, _what(escrow), row.reason, row.id))
 
 
+def admins_asked(settings, escrow, row):
+    """Each admin listed by address (a `group:` entry has none) hears that a request waits
+    for them — not the requester, who may not decide it."""
+    link = "%s/helpdesk/requests/%s" % (settings.public_url.rstrip("/"), row.id)
+    sent = []
+    for entry in settings.admins:
+        if entry.startswith("group:") or not _plain(entry) or \
+                entry.lower() == (row.requester_email or "").lower():
+            continue
+        if mail.send(settings, entry, "zescrow: a helpdesk request waits for an admin's "
+                     "decision", "%s of the helpdesk asks to recover the eCryptfs key of %s, "
+                     "because:\n\n  %s\n\nAn admin other than them approves or declines it, "
+                     "with a reason, within %d hours:\n\n  %s\n" % (
+                         row.requester_display, _what(escrow), row.reason,
+                         settings.helpdesk_pending_hours, link), "the helpdesk request"):
+            sent.append(entry)
+    return sent
+
+
+def _plain(address):
+    return address.isascii() and address.count("@") == 1 and address.isprintable() and \
+        not any(c in address for c in ' ,;<>()[]"\\')
+
+
 def decided(settings, escrow, row):
     verb = "approved" if row.state == "approved" else "declined"
     text = ("%s %s the helpdesk's request %s to recover the eCryptfs key of %s, because:\n\n"

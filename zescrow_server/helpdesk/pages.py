@@ -105,7 +105,8 @@ def _ask(request, who, escrow_id, reason, csrf):
         escrow = service.escrow_for_request(session, escrow_id)
         row = service.ask(session, escrow, who, reason, client_address(request),
                           state.settings.helpdesk_pending_hours)
-        _mailed(session, row, notices.requested(state.settings, escrow, row))
+        _mailed(session, row, notices.requested(state.settings, escrow, row)
+                + notices.admins_asked(state.settings, escrow, row))
         return RedirectResponse("/helpdesk/requests/%s" % row.id, status_code=303)
 
 

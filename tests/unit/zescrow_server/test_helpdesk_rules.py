@@ -101,3 +101,11 @@ def test_a_use_of_an_approval_cancelled_meanwhile_hands_out_nothing(tmp_path):
     with sessions() as session:
         assert session.get(Escrow, "e" * 32).exposed_at is None
         assert session.get(HelpdeskRequest, "a" * 16).used_at is None
+
+
+def test_an_auth_time_that_is_no_time_vouches_for_nothing():
+    from zescrow_server.auth.identity import _auth_time
+
+    for value in (float("nan"), float("inf"), float("-inf"), True, "1700000000", None):
+        assert _auth_time({"auth_time": value}) is None, value
+    assert _auth_time({"auth_time": 1700000000}) == 1700000000
