@@ -124,7 +124,7 @@ class Story:
         page.click("#claim")
         page.wait_for_selector("#claimed")
         with page.expect_download() as info:
-            page.click("a[id^=download-]")
+            page.click("button[id^=download-]")
         archive = machine.base / "downloaded.tar.gz"
         shutil.copy(info.value.path(), archive)
         print("   downloaded %s (%d bytes)" % (archive.name, archive.stat().st_size))

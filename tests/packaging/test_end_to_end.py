@@ -119,7 +119,7 @@ def test_from_the_packages_login_to_recovered_key(debs, key_home, tls_dir, serve
         undo.append(browser.close)
         page = claim(browser, claim_url, "e2e-owner")
         with page.expect_download() as info:
-            page.click("a[id^=download-]")
+            page.click("button[id^=download-]")
         archive = Path(work) / "escrow.tar.gz"
         shutil.copy(info.value.path(), archive)
         out, _ = daemon.communicate(timeout=60)

@@ -96,7 +96,8 @@ def test_another_identity_can_neither_claim_nor_download(server, sealed, browser
     page_b.goto(server.url + "/login/test?next=/")
     oidc_login(page_b, "bob")
     page_b.wait_for_url(server.url + "/")
-    status, _ = fetch(page_b, "%s/escrows/%s/download" % (server.url, alices["id"]))
+    status, _ = fetch(page_b, "%s/escrows/%s/download" % (server.url, alices["id"]), "POST",
+                      {"csrf": "none"})
     assert status == 404  # not even whether it exists
     assert "You have no backups yet" in page_b.inner_text("main")
     page_b.goto(alices["claim_url"])  # alice's link, already used
@@ -106,7 +107,8 @@ def test_another_identity_can_neither_claim_nor_download(server, sealed, browser
     page_b.goto(bobs["claim_url"])
     page_b.click("#claim")
     page_b.wait_for_selector("#claimed")
-    status, _ = fetch(page_a, "%s/escrows/%s/download" % (server.url, bobs["id"]))
+    status, _ = fetch(page_a, "%s/escrows/%s/download" % (server.url, bobs["id"]), "POST",
+                      {"csrf": page_a.get_attribute("input[name=csrf]", "value")})
     assert status == 404
     ctx_a.close()
     ctx_b.close()
@@ -137,10 +139,13 @@ def test_download_needs_a_fresh_login(strict_server, sealed, browser):
     time.sleep(4)  # the server takes logins of the last 3 s for a download
     page.goto(server.url + "/")
     page.click("#download-%s" % created["id"])
-    # Sent back to the provider, which asks again (prompt=login).
+    # Sent back to the provider, which asks again (prompt=login); then back on the
+    # owner's page, the button gives the archive.
     page.wait_for_selector("input[name=login]")
+    oidc_login(page, "dave")
+    page.wait_for_url(server.url + "/")
     with page.expect_download() as info:
-        oidc_login(page, "dave")
+        page.click("#download-%s" % created["id"])
     assert _archive_members(open(info.value.path(), "rb").read())[
         ".ecryptfs/unwrapped-passphrase"] == MOUNT + b"\n"
     ctx.close()

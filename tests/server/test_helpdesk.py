@@ -423,6 +423,9 @@ def test_custodians_mode_the_approval_lets_the_requester_ask_the_custodians(
                                          "cancel", request_id, "--reason", "wrong person"],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
+    assert "was stopped" in done.stdout and "had left already" in done.stdout, done.stdout
+    told = _mails_to(smtp, owner_email, 5)[4]
+    assert "cancelled" in told["Subject"] and "recovered before that" in _text(told)
     answer = blind.session().get(blind.url + "/api/v1/recovery/" +
                                  requester_url.rsplit("/")[-1], timeout=30)
     assert answer.status_code == 410 and "cancelled" in answer.json()["message"]

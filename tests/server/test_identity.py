@@ -5,6 +5,7 @@ provider told to misbehave (tests/oidc/provider.mjs). Logins go over plain
 HTTP through the provider's own forms (tests/server/login.py).
 """
 
+import re
 import subprocess
 import time
 
@@ -24,8 +25,12 @@ def _claimed(server, sealed, provider, who):
 
 
 def _download(s, server, created):
-    return s.get("%s/escrows/%s/download" % (server.url, created["id"]), allow_redirects=False,
-                 timeout=30)
+    """The owner page's Download button: a POST with the page's CSRF token (someone
+    without a form there sends none, and is refused on whose escrow it is first)."""
+    found = re.search(r'name="csrf" value="([^"]+)"', s.get(server.url + "/", timeout=30).text)
+    return s.post("%s/escrows/%s/download" % (server.url, created["id"]),
+                  data={"csrf": found.group(1) if found else ""}, allow_redirects=False,
+                  timeout=30)
 
 
 def _refused_login(r):

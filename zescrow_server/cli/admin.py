@@ -142,7 +142,7 @@ def _helpdesk(session, settings, args):
         raise AdminArgumentInvalid(argument="--reason", value=args.reason[:40],
                                    reason=err.message,
                                    example='--reason "ticket 4711: not authorised"') from None
-    row, cancelled = service.cancel(session, args.id, reason)
+    row, cancelled, stopped = service.cancel(session, args.id, reason)
     if row is None:
         raise AdminTargetUnknown(what="helpdesk request", ident=args.id,
                                  listing="helpdesk list")
@@ -152,9 +152,14 @@ def _helpdesk(session, settings, args):
             printable(row.cancel_reason or "")))
         return
     escrow = session.get(Escrow, row.escrow_id)
-    mailed = notices.cancelled(settings, escrow, row) if escrow is not None else []
-    print("cancelled helpdesk request %s: its approval can no longer be used%s" % (
-        row.id, "; mailed the owner at %s" % mailed[0] if mailed else ""))
+    mailed = notices.cancelled(settings, escrow, row, stopped) if escrow is not None else []
+    print("cancelled helpdesk request %s: its approval can no longer be used%s%s%s" % (
+        row.id, "; the custodians' request %s it started was stopped (no shares leave from "
+        "now on)" % row.recovery_request_id if stopped else "",
+        "; the key had left already (exposed %s UTC): the owner must re-key"
+        % escrow.exposed_at.strftime("%Y-%m-%d %H:%M") if escrow is not None and
+        escrow.exposed_at else "",
+        "; mailed the owner at %s" % mailed[0] if mailed else ""))
 
 
 def _coverage(settings, args):

@@ -1,8 +1,9 @@
-"""The owner's pages: my escrows, and a download that needs a fresh login (S6)."""
+"""The owner's pages: my escrows, and a download that needs a fresh login (S6) and the
+page's form (a POST with its CSRF token: a link hands out nothing)."""
 
 import logging
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -32,19 +33,33 @@ def home(request: Request, claimed: str = ""):
 
 
 @router.get("/escrows/{escrow_id}/download")
-async def download(request: Request, escrow_id: str):
+def download_link(escrow_id: str):
+    """A link to a download (a mail, another site — SameSite=Lax sends the cookie with a
+    link) hands out nothing and mails nobody: the owner's page, whose button does."""
+    return RedirectResponse("/", status_code=303)
+
+
+@router.post("/escrows/{escrow_id}/download")
+async def download(request: Request, escrow_id: str, csrf: str = Form("")):
     state = request.app.state
     who = await run_in_threadpool(identity.current, request)
-    target = "/escrows/%s/download" % escrow_id
     if who is None:
-        return RedirectResponse("/login?next=" + target, status_code=303)
+        return RedirectResponse("/login?next=/", status_code=303)
+    # Whose it is first: someone else's escrow is "not found" whatever the form says.
+    await run_in_threadpool(_owned, state, who, escrow_id)
+    identity.check_csrf(request, csrf)
     if not identity.is_fresh(who, state.settings.download_max_age_seconds):
         # Downloading the key needs a sign-in that just happened, by the provider's
-        # word (the ID token's auth_time): ask for one (prompt=login, max_age). If
-        # the provider vouches for an old one again, the callback refuses.
-        return RedirectResponse("/login/%s?fresh=1&next=%s" % (who["provider"], target),
-                                status_code=303)
+        # word (the ID token's auth_time): ask for one (prompt=login, max_age), then
+        # back to the owner's page to press the button again. If the provider vouches
+        # for an old one again, the callback refuses.
+        return RedirectResponse("/login/%s?fresh=1&next=/" % who["provider"], status_code=303)
     return await run_in_threadpool(_download, state, who, escrow_id, client_address(request))
+
+
+def _owned(state, who, escrow_id):
+    with state.sessions() as session:
+        service.owned_one(session, who, escrow_id)
 
 
 def _download(state, who, escrow_id, source):

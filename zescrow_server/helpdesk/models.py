@@ -61,7 +61,8 @@ class HelpdeskRequest(Base):
         one issuer (two clients), whose subject is one person. Rows from before the issuer
         was kept: the same subject of the same provider entry."""
         if self.requester_issuer is not None and who.get("iss"):
-            return (who["iss"], who.get("sub")) == (self.requester_issuer,
-                                                    self.requester_subject)
+            # Logins accept an issuer with or without its trailing slash (auth/routes.py).
+            return (who["iss"].rstrip("/"), who.get("sub")) == (
+                self.requester_issuer.rstrip("/"), self.requester_subject)
         return (who.get("provider"), who.get("sub")) == (self.requester_provider,
                                                           self.requester_subject)

@@ -75,14 +75,19 @@ def downloaded(settings, escrow, row, source):
                                                 row.decider_display, row.reason))
 
 
-def cancelled(settings, escrow, row):
+def cancelled(settings, escrow, row, stopped):
+    if escrow.exposed_at is not None:
+        before = "; your key was recovered before that, and is no longer secret"
+    elif stopped:
+        before = ", and the custodians' request it started was stopped: your key stays secret"
+    else:
+        before = ""
     return _owner(settings, escrow, "A helpdesk request for your zescrow key was cancelled",
                   "The server's administrator cancelled the helpdesk's request %s to recover "
                   "the eCryptfs key of %s (asked by %s: %s), because:\n\n  %s\n\nIts "
                   "approval can no longer be used%s." % (
                       row.id, _what(escrow), row.requester_display, row.reason,
-                      row.cancel_reason, "; the key was recovered before that"
-                      if row.used_at else ""))
+                      row.cancel_reason, before))
 
 
 def custodians_asked(settings, escrow, row):

@@ -262,8 +262,10 @@ def start_custodians(session, row, escrow, who, settings, source):
     _audit(session, "helpdesk-custodians", who, row, source, reason=row.reason,
            approved_by=row.decider_display)
     why = "helpdesk request %s, approved by %s: %s" % (row.id, row.decider_display, row.reason)
+    # One commit for the approval's use, the custodians' request and the link between
+    # them: a cancel sees either none of it or all of it (and then stops that request).
     opened, requester, custodian = recovery.open_request(
-        session, settings, escrow, who, why[:recovery.MAX_REASON], source)  # commits
+        session, settings, escrow, who, why[:recovery.MAX_REASON], source, commit=False)
     session.execute(update(HelpdeskRequest).where(HelpdeskRequest.id == row.id).values(
         recovery_request_id=opened.id))
     session.commit()
@@ -306,24 +308,29 @@ def clean_reason(reason, who_reads):
 def cancel(session, request_id, reason):
     """An admin stops a request, whatever its state: its approval can no longer be used,
     and a custodians' request it started is stopped too (no more shares leave).
-    Returns (row, whether this call cancelled it), or (None, False) for no such request."""
+    Returns (row, whether this call cancelled it, whether it stopped a custodians'
+    request), or (None, False, False) for no such request."""
     from ..recovery import service as recovery
 
     row = session.get(HelpdeskRequest, request_id) if _hex(request_id, 16) else None
     if row is None:
-        return None, False
+        return None, False, False
     was = row.current_state()
     taken = session.execute(update(HelpdeskRequest).where(
         HelpdeskRequest.id == row.id, HelpdeskRequest.state != CANCELLED).values(
         state=CANCELLED, cancelled_at=utcnow(), cancel_reason=reason)).rowcount
+    stopped = False
     if taken:
+        # Read after the UPDATE, which waited for a custodians' request being started
+        # (its one commit): the link is there if that request is.
+        session.refresh(row)
         stopped = row.recovery_request_id is not None and \
             recovery.cancel(session, row.recovery_request_id, "")
         audit.record(session, "helpdesk-cancel", "admin", row.escrow_id, "", request=row.id,
                      reason=reason, was=was, custodians_request_stopped=stopped)
     session.commit()
     session.refresh(row)
-    return row, bool(taken)
+    return row, bool(taken), stopped
 
 
 def refused(session, who, row, source, error):

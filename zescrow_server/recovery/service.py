@@ -59,8 +59,10 @@ class Conflict(ApiError):
     status, code = 409, "conflict"
 
 
-def open_request(session, settings, escrow, who, reason, source):
-    """A new request on the owner's `escrow`; returns (row, requester token, custodian token)."""
+def open_request(session, settings, escrow, who, reason, source, commit=True):
+    """A new request on the owner's `escrow`; returns (row, requester token, custodian token).
+    commit=False: in the caller's transaction (the helpdesk's, which must record in the same
+    commit which request it started)."""
     if escrow.verification != CLIENT_CHECKED:
         raise ApiError("escrow %s is in server mode: download it instead" % escrow.id, 409,
                        "wrong-recovery-mode")
@@ -80,7 +82,10 @@ def open_request(session, settings, escrow, who, reason, source):
     session.add(row)
     audit.record(session, "recovery-request", who["display"], escrow.id, source,
                  request=row.id, reason=reason, provider=who["provider"], subject=who["sub"])
-    session.commit()
+    if commit:
+        session.commit()
+    else:
+        session.flush()
     return row, requester, custodian
 
 

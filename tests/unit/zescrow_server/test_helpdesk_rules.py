@@ -109,3 +109,9 @@ def test_an_auth_time_that_is_no_time_vouches_for_nothing():
     for value in (float("nan"), float("inf"), float("-inf"), True, "1700000000", None):
         assert _auth_time({"auth_time": value}) is None, value
     assert _auth_time({"auth_time": 1700000000}) == 1700000000
+
+
+def test_an_issuer_with_and_without_its_trailing_slash_is_one_issuer():
+    # Logins accept both spellings: two entries so spelt must not make one person two.
+    row = _row(requester_issuer="https://id.example.org/")
+    assert row.asked_by({"provider": "corp2", "iss": "https://id.example.org", "sub": "42"})
