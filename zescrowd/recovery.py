@@ -91,7 +91,8 @@ def _what_next(status):
     if status == 404:
         return "check the link; the request may have been deleted with its escrow"
     if status == 410:
-        return "ask for a new recovery request on the server's web page"
+        return ("if the key is still needed, ask for a new recovery request on the server's "
+                "web page (the owner on their page, the helpdesk with a new helpdesk request)")
     return "read the server's reason above; nothing was changed"
 
 

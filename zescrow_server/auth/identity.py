@@ -6,6 +6,7 @@ token's iss matched (auth/routes.py). The same subject at two providers
 is two people.
 """
 
+import hashlib
 import hmac
 import math
 import secrets
@@ -106,6 +107,9 @@ def _display(name, email, sub, provider):
     name = " ".join("".join(c for c in name if c.isprintable()).split()) \
         if isinstance(name, str) else ""
     who = "%s:%s" % (provider, sub)
+    if len(who) > MAX_TEXT:  # a subject near 255 characters: its end and a digest of it
+        digest = hashlib.sha256(sub.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+        who = "%s:%s…%s" % (provider, sub[:max(0, MAX_TEXT - len(provider) - 18)], digest)
     room = MAX_TEXT - len(who) - len(" ()")
     if room < 2:
         return who

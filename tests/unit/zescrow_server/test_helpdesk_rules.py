@@ -115,3 +115,11 @@ def test_an_issuer_with_and_without_its_trailing_slash_is_one_issuer():
     # Logins accept both spellings: two entries so spelt must not make one person two.
     row = _row(requester_issuer="https://id.example.org/")
     assert row.asked_by({"provider": "corp2", "iss": "https://id.example.org", "sub": "42"})
+
+
+def test_two_long_subjects_are_never_shown_alike():
+    from zescrow_server.auth.identity import MAX_TEXT, _display
+
+    one, two = _display("N", None, "s" * 254 + "1", "corp"), _display("N", None, "s" * 254 + "2",
+                                                                       "corp")
+    assert one != two and len(one) <= MAX_TEXT and len(two) <= MAX_TEXT
