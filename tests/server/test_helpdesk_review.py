@@ -129,7 +129,9 @@ def test_an_admin_can_cancel_an_approval(server, sealed, smtp):
     listed = _admin(server, "helpdesk", "list")
     assert request_id in listed.stdout and "approved" in listed.stdout, listed.stderr
     before = len(smtp.messages)
-    done = _admin(server, "helpdesk", "cancel", request_id, "--reason", "not authorised")
+    # As an admin might paste it: upper case, with a space.
+    done = _admin(server, "helpdesk", "cancel", " " + request_id.upper(), "--reason",
+                  "not authorised")
     assert done.returncode == 0 and "can no longer be used" in done.stdout, done.stderr
     assert any("cancelled" in str(m["Subject"]) for m in smtp.messages[before:])
     fresh = signed_in(server, "test", "hd-cancel+helpdesk")
@@ -309,3 +311,53 @@ def test_a_request_pending_before_0011_expires_as_a_new_one_would(backend, reque
     until = dt.datetime.fromisoformat(until) if isinstance(until, str) else until
     assert until.replace(tzinfo=None) == asked + dt.timedelta(hours=168)
     assert rows["b" * 16] is None
+
+
+def test_downloads_at_the_same_moment_expose_the_key_once(server, sealed):
+    from concurrent.futures import ThreadPoolExecutor
+
+    escrow_id = _claimed(server, sealed, "owner-burst")
+    hd = signed_in(server, "test", "hd-burst+helpdesk")
+    request_id = _ask(server, hd, escrow_id)
+    assert _decide(server, signed_in(server, "test", "ap-burst+admins"), request_id) \
+        .status_code == 303
+    page = server.url + "/helpdesk/requests/" + request_id
+    form = {"csrf": _csrf(hd, page)}
+
+    def one(_):
+        s = server.session()
+        s.cookies.update(hd.cookies)
+        return s.post(page + "/download", data=form, allow_redirects=False,
+                      timeout=60).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(one, range(8)))
+    assert answers == [200] * 8, answers
+    import json
+
+    events = [json.loads(line) for line in _admin(server, "export-audit").stdout.splitlines()
+              if line.startswith("{")]
+    mine = [e for e in events if e["escrow_id"] == escrow_id]
+    exposed = [e for e in mine if e["action"] == "escrow-exposed"]
+    assert len(exposed) == 1 and len([e for e in mine if e["action"] ==
+                                      "helpdesk-download"]) == 8
+    [(at,)] = _sql(server, "SELECT exposed_at FROM escrows WHERE id = ?", escrow_id)
+    assert str(at)[:19].replace("T", " ") == exposed[0]["at"][:19].replace("T", " ")
+
+
+def test_an_unverified_email_is_nobodys_for_the_helpdesk(server, sealed, hostile, smtp):
+    """A requester whose provider did not verify the address they gave: the admin with that
+    address is still asked, may still decide, and no decision is mailed to it."""
+    escrow_id = _claimed(server, sealed, "owner-unverified")
+    hostile.behave(claims={"email": "boss@example.test", "email_verified": False})
+    hd = signed_in(server, "hostile", "hd-unverified+helpdesk")
+    hostile.behave()
+    before = len(smtp.messages)
+    request_id = _ask(server, hd, escrow_id)
+    assert "boss@example.test" in [m["To"] for m in smtp.messages[before:]]
+    boss = signed_in(server, "test", "boss")  # boss@example.test, verified: an admin
+    r = _decide(server, boss, request_id)
+    assert r.status_code == 303, r.text[:300]
+    # Asked to decide; never sent the requester's copy of the decision.
+    assert [m["Subject"] for m in smtp.messages[before:] if m["To"] == "boss@example.test"] \
+        == ["zescrow: a helpdesk request waits for an admin's decision"]

@@ -387,3 +387,19 @@ def test_a_server_that_swaps_in_another_escrow_gets_no_share(blind, escrow, cust
         db.execute("DELETE FROM escrows WHERE id = ?", (created["id"],))
         db.commit()
         db.close()
+
+
+def test_the_owners_download_of_a_custodians_escrow_points_to_the_custodians(blind, escrow):
+    """Not the server's to open: a refusal that says where to go, not a 500 that tells the
+    admin the server key is broken."""
+    sealed, _ = escrow
+    created = upload(blind, sealed, ctype=TYPE).json()
+    s = signed_in(blind, "test", "frida")
+    assert claim(s, created["claim_url"]).status_code == 303
+    csrf = re.search(r'name="csrf" value="([^"]+)"',
+                     s.get(blind.url + "/escrows/%s/recovery" % created["id"]).text).group(1)
+    r = s.post(blind.url + "/escrows/%s/download" % created["id"], data={"csrf": csrf},
+               allow_redirects=False, timeout=30)
+    assert r.status_code == 409 and r.json()["error"] == "wrong-recovery-mode", r.text[:300]
+    assert "/escrows/%s/recovery" % created["id"] in r.json()["message"]
+    assert "cannot be decrypted" not in (blind.data / "serve.log").read_text(errors="replace")

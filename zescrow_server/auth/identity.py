@@ -12,6 +12,8 @@ import math
 import secrets
 import time
 
+from pam_zescrow.printable import printable
+
 from ..errors import Forbidden, LoginFailed
 from . import sessions
 
@@ -106,7 +108,8 @@ def _display(name, email, sub, provider):
         return email
     name = " ".join("".join(c for c in name if c.isprintable()).split()) \
         if isinstance(name, str) else ""
-    who = "%s:%s" % (provider, sub)
+    sub = printable(sub)  # a subject is the provider's string: a line break or a direction
+    who = "%s:%s" % (provider, sub)  # override in it must not forge a line or reorder one
     if len(who) > MAX_TEXT:  # a subject near 255 characters: its end and a digest of it
         digest = hashlib.sha256(sub.encode("utf-8", "surrogateescape")).hexdigest()[:16]
         who = "%s:%s…%s" % (provider, sub[:max(0, MAX_TEXT - len(provider) - 18)], digest)

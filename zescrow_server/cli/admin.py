@@ -142,7 +142,9 @@ def _helpdesk(session, settings, args):
         raise AdminArgumentInvalid(argument="--reason", value=args.reason[:40],
                                    reason=err.message,
                                    example='--reason "ticket 4711: not authorised"') from None
-    row, cancelled, stopped = service.cancel(session, args.id, reason)
+    # As printed by `helpdesk list` and the pages: lower-case hex (an upper-case copy
+    # must not look like "no such request" to an admin who means to stop one).
+    row, cancelled, stopped = service.cancel(session, args.id.strip().lower(), reason)
     if row is None:
         raise AdminTargetUnknown(what="helpdesk request", ident=args.id,
                                  listing="helpdesk list")

@@ -9,9 +9,11 @@ from starlette.concurrency import run_in_threadpool
 
 from .. import mail
 from ..audit import service as audit
+from ..errors import ApiError
 from ..auth import identity
 from ..keys.service import KeyError_
 from . import service
+from .models import CLIENT_CHECKED
 from .routes import client_address
 
 router = APIRouter(include_in_schema=False)
@@ -59,7 +61,11 @@ async def download(request: Request, escrow_id: str, csrf: str = Form("")):
 
 def _owned(state, who, escrow_id):
     with state.sessions() as session:
-        service.owned_one(session, who, escrow_id)
+        escrow = service.owned_one(session, who, escrow_id)
+        if escrow.verification == CLIENT_CHECKED:  # not the server's to open: no alarm
+            raise ApiError("escrow %s is kept in custodians mode: this server cannot open it; "
+                           "ask the custodians for it at /escrows/%s/recovery"
+                           % (escrow.id, escrow.id), 409, "wrong-recovery-mode")
 
 
 def _download(state, who, escrow_id, source):

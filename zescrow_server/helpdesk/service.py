@@ -111,7 +111,7 @@ def ask(session, escrow, who, reason, source, pending_hours):
         id=secrets.token_hex(8), escrow_id=escrow.id, created_at=now, reason=reason,
         requester_provider=who["provider"], requester_issuer=who.get("iss"),
         requester_subject=who["sub"], requester_display=who["display"],
-        requester_email=who.get("email"), state=PENDING,
+        requester_email=_verified_email(who), state=PENDING,
         pending_until=now + dt.timedelta(hours=pending_hours))
     session.add(row)
     _audit(session, "helpdesk-request", who, row, source, reason=reason)
@@ -137,8 +137,8 @@ def listed(session, limit=100):
 def decide(session, row, who, approve, reason, settings, source):
     """An admin's decision: refused to the requester, and taken once (a conditional
     UPDATE: of two admins deciding at once, one wins), while the request is pending."""
-    if row.asked_by(who) or (who.get("email") and (row.requester_email or "").lower()
-                             == who["email"].lower()):
+    email = _verified_email(who)
+    if row.asked_by(who) or (email and (row.requester_email or "").lower() == email.lower()):
         raise refused(session, who, row, source, SelfApproval(
             "you asked for this recovery yourself, and the one who asks cannot also approve: "
             "two people must agree before a key is recovered. Ask another admin to decide on "
@@ -286,15 +286,23 @@ def custodians_ready(session, recovery_request, source):
         _expose(session, session.get(Escrow, row.escrow_id), row, source)
 
 
+def _verified_email(who):
+    """The address a provider verified, or None: an unverified one may be anyone's (mailing
+    it, or refusing its real owner as "the requester", would act on someone else's word)."""
+    return who.get("email") if who.get("email_verified") is True else None
+
+
 def _expose(session, escrow, row, source):
-    if escrow.exposed_at is not None:
-        return
-    escrow.exposed_at = utcnow()
-    escrow.exposed_reason = ("recovered by the helpdesk: %s asked (request %s), %s approved: "
-                             "%s" % (row.requester_display, row.id, row.decider_display,
-                                     row.reason))
-    audit.record(session, "escrow-exposed", "server", escrow.id, source, request=row.id,
-                 reason=escrow.exposed_reason)
+    """The first time the key leaves, once: of downloads at the same moment, one sets the
+    time and records it (a conditional UPDATE, not the escrow as loaded before)."""
+    reason = ("recovered by the helpdesk: %s asked (request %s), %s approved: %s"
+              % (row.requester_display, row.id, row.decider_display, row.reason))
+    taken = session.execute(update(Escrow).where(
+        Escrow.id == escrow.id, Escrow.exposed_at.is_(None)).values(
+        exposed_at=utcnow(), exposed_reason=reason)).rowcount
+    if taken:
+        audit.record(session, "escrow-exposed", "server", escrow.id, source, request=row.id,
+                     reason=reason)
 
 
 def clean_reason(reason, who_reads):

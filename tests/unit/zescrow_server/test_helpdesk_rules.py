@@ -123,3 +123,11 @@ def test_two_long_subjects_are_never_shown_alike():
     one, two = _display("N", None, "s" * 254 + "1", "corp"), _display("N", None, "s" * 254 + "2",
                                                                        "corp")
     assert one != two and len(one) <= MAX_TEXT and len(two) <= MAX_TEXT
+
+
+def test_a_subject_cannot_forge_a_line_or_reorder_one():
+    from zescrow_server.auth.identity import _display
+
+    shown = _display("N", None, "sub\r\nFAKE: approved by boss\u202e", "p")
+    assert "\n" not in shown and "\r" not in shown and "\u202e" not in shown
+    assert shown == "N (p:sub\\r\\nFAKE: approved by boss\\u202e)"
