@@ -92,9 +92,10 @@ def parse_voucher(statement):
         return None
     try:
         doc = json.loads(statement)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # "[[[[…": too deep for json
         return None
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT or doc.get("version") != VERSION:
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT or \
+            type(doc.get("version")) is not int or doc["version"] != VERSION:  # not True, 1.0
         return None
     if not all(isinstance(doc.get(k), str) for k in ("host", "user", "nonce", "not_after")):
         return None

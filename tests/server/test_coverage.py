@@ -241,3 +241,46 @@ def test_the_page_is_for_admins_and_the_helpdesk_only(server, hostile):
     assert page.status_code == 200, page.text[:300]
     anonymous = server.session().get(server.url + "/admin/coverage", allow_redirects=False)
     assert anonymous.status_code == 303 and "/login" in anonymous.headers["location"]
+
+
+def test_odd_input_from_hosts_and_strangers_is_refused_not_a_500(server, sealed):
+    """A live probe's findings (helper-16): each was a 500, or worse, before."""
+    host = Host(server)
+    # A signed report with an error dated in year 1 jammed the host's reports on SQLite
+    # (its time written as "1-01-01", unreadable): refused now, and the host still reports.
+    odd = dict(_user("anna", error="upload-refused"), error_at="0001-01-01T00:00:00Z")
+    r = host.report([odd])
+    assert r.status_code == 422 and r.json()["error"] == "report-invalid", r.text
+    r = host.report([_user("anna", error="upload-refused")])
+    assert r.status_code == 200, r.text
+    assert host.report([_user("anna")]).status_code == 200
+    # version true is not version 1.
+    body = json.dumps({"format": "zescrow-report", "version": True, "host": host.id,
+                       "time": _now(), "users": []}).encode()
+    assert host.report(None, raw=body).status_code == 422
+    s = server.session()
+    # JSON nested deeper than the parser goes, at enrolment and in a voucher.
+    for raw in (b"[" * 15000, b'{"a":' * 3000):
+        r = s.post(server.url + "/api/v1/hosts", data=raw, timeout=30)
+        assert r.status_code == 422 and r.json()["error"] == "invalid-request", r.text[:200]
+    r = upload(server, sealed, **{"X-Zescrow-Voucher": base64.b64encode(b"[" * 990).decode(),
+                                  "X-Zescrow-Voucher-Signature": "AA=="})
+    assert r.status_code == 201, r.text[:200]  # open mode: taken, vouched by no host
+    # A token that cannot be one (a lone surrogate), and a host key in OpenSSH's format.
+    from zescrow_core import hostkey
+
+    public = hostkey.generate(str(Path(tempfile.mkdtemp(prefix="zs-host-")) / "host.key"))
+    r = s.post(server.url + "/api/v1/hosts", data=b'{"token": "\\ud800", "name": "x", '
+               b'"public_key": "%s"}' % public.encode(), timeout=30,
+               headers={"Content-Type": "application/json"})
+    assert r.status_code == 403 and r.json()["error"] == "not-enrolled", r.text[:200]
+    from cryptography.hazmat.primitives import serialization
+
+    key = serialization.load_der_public_key(base64.b64decode(public))
+    openssh = key.public_bytes(serialization.Encoding.OpenSSH,
+                               serialization.PublicFormat.OpenSSH).split()[1]
+    token = re.search(r"--token (zet_\S+)", _admin(server, "enrol-token", "create", "--label",
+                                                    "ssh", "--uses", "1").stdout).group(1)
+    r = s.post(server.url + "/api/v1/hosts", json={"token": token, "name": "ssh",
+                                                   "public_key": openssh.decode()}, timeout=30)
+    assert r.status_code == 422 and r.json()["error"] == "key-invalid", r.text[:200]

@@ -164,7 +164,7 @@ def parse(statement):
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise ReportInvalid("the report is not JSON") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT or \
-            doc.get("version") != VERSION:
+            type(doc.get("version")) is not int or doc["version"] != VERSION:  # not True
         raise ReportInvalid("the report is not a %s version %d document" % (FORMAT, VERSION))
     if not isinstance(doc.get("host"), str):
         raise ReportInvalid("the report names no host")
@@ -202,7 +202,10 @@ def _user(user):
 
 def _time(value, what, form="%Y-%m-%dT%H:%M:%SZ"):
     try:
-        return dt.datetime.strptime(value, form)
+        when = dt.datetime.strptime(value, form)
+        if when.year < 2000:  # before zescrow, and SQLite's text form wants four digits
+            raise ValueError(value)
+        return when
     except (TypeError, ValueError):
         raise ReportInvalid("the report's %s is not a UTC time like %s" % (
             what, "2026-12-03T10:00:00.123456Z" if "%f" in form else "2026-12-03T10:00:00Z")) \

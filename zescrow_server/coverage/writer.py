@@ -128,7 +128,7 @@ class Driver:
         """A datetime as SQLAlchemy keeps it: text on SQLite."""
         if value is None or not self.sqlite:
             return value
-        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+        return value.isoformat(" ", "microseconds")  # four-digit years, as SQLAlchemy writes
 
     def read_time(self, value):
         if value is None or isinstance(value, dt.datetime):

@@ -17,7 +17,7 @@ async def enrol(request: Request):
     raw = await request.body()
     try:
         body = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: "[[[[…", deeper than json goes
         body = None
     if not isinstance(body, dict):
         raise ApiError("send JSON {token, name, public_key}", 422, "invalid-request")

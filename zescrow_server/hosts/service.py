@@ -54,9 +54,11 @@ def enrol(session, token, name, public_key, source):
             not _is_p256(public_key):
         raise ApiError("the host key is not a base64 DER P-256 public key", 422, "key-invalid")
     now = utcnow()
+    # The form `enrol-token create` prints, before hashing: a lone surrogate cannot be
+    # encoded to hash (a 500), and nothing else could be a token anyway.
     row = session.scalar(select(EnrolToken).where(
         EnrolToken.token_hash == token_hash(token))) if isinstance(token, str) and \
-        len(token) <= 64 else None
+        re.fullmatch(r"zet_[A-Za-z0-9_-]{1,60}", token) else None
     if row is None or row.revoked_at is not None or row.expires_at <= now:
         raise NotEnrolled("this enrolment token is unknown, revoked or expired; ask the "
                           "server's administrator for a new one (zescrow-server admin "
@@ -81,8 +83,13 @@ def _is_p256(public_key):
     from Cryptodome.PublicKey import ECC
 
     try:
-        key = ECC.import_key(base64.b64decode(public_key, validate=True))
+        der = base64.b64decode(public_key, validate=True)
+        # DER only (a SEQUENCE): pycryptodome also takes an OpenSSH key, which the
+        # report's check (coverage/service.py, OpenSSL on DER) could then never use.
+        key = ECC.import_key(der) if der[:1] == b"\x30" else None
     except (ValueError, TypeError, IndexError, binascii.Error):
+        return False
+    if key is None:
         return False
     return not key.has_private() and key.curve in ("NIST P-256", "p256", "P-256", "prime256v1",
                                                    "secp256r1")
@@ -107,12 +114,13 @@ def check_voucher(session, voucher_b64, signature_b64, username):
         else None
     if host is None:
         raise NotEnrolled("the voucher names a host this server never enrolled; " + what_next)
+    # The signature first: only the host itself learns it was revoked, and its name.
+    if not hostkey.verify(host.public_key, statement, signature_b64):
+        raise NotEnrolled("the voucher's signature is not host %s's; " % host.id + what_next)
     if host.revoked_at is not None:
         raise NotEnrolled("the host %s (%s) was revoked on %s UTC; ask the server's "
                           "administrator" % (host.id, host.name,
                                              host.revoked_at.strftime("%Y-%m-%d %H:%M")))
-    if not hostkey.verify(host.public_key, statement, signature_b64):
-        raise NotEnrolled("the voucher's signature is not host %s's; " % host.id + what_next)
     if doc["user"] != username:
         raise NotEnrolled("the voucher is for user %r of host %s, not for the upload's user"
                           % (doc["user"][:64], host.id))
