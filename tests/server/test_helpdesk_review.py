@@ -73,13 +73,29 @@ def _sql(server, statement, *params):
         return cursor.fetchall() if cursor.description else None
 
 
-def _refusals(server, escrow_id):
+def _events(server, escrow_id):
+    """The audit log's events on `escrow_id` (admin export-audit)."""
     import json
 
     lines = _admin(server, "export-audit").stdout.splitlines()
-    events = [json.loads(line) for line in lines if line.startswith("{")]
-    return [e["detail"]["refused"] for e in events
-            if e["action"] == "helpdesk-refused" and e["escrow_id"] == escrow_id]
+    return [e for e in map(json.loads, (line for line in lines if line.startswith("{")))
+            if e["escrow_id"] == escrow_id]
+
+
+def _refusals(server, escrow_id):
+    return [e["detail"]["refused"] for e in _events(server, escrow_id)
+            if e["action"] == "helpdesk-refused"]
+
+
+def _approved(server, sealed, who):
+    """An escrow `owner-WHO` claimed, asked for by `hd-WHO` (helpdesk) and approved by
+    `ap-WHO` (an admin): (escrow id, the requester's session, request id)."""
+    escrow_id = _claimed(server, sealed, "owner-" + who)
+    hd = signed_in(server, "test", "hd-%s+helpdesk" % who)
+    request_id = _ask(server, hd, escrow_id)
+    assert _decide(server, signed_in(server, "test", "ap-%s+admins" % who), request_id) \
+        .status_code == 303
+    return escrow_id, hd, request_id
 
 
 def _admin(server, *args):
@@ -189,11 +205,7 @@ def test_a_request_nobody_decides_expires(server, sealed):
 
 
 def test_the_download_is_a_post_with_the_forms_token(server, sealed):
-    escrow_id = _claimed(server, sealed, "owner-post")
-    hd = signed_in(server, "test", "hd-post+helpdesk")
-    request_id = _ask(server, hd, escrow_id)
-    assert _decide(server, signed_in(server, "test", "ap-post+admins"), request_id) \
-        .status_code == 303
+    escrow_id, hd, request_id = _approved(server, sealed, "post")
     page = server.url + "/helpdesk/requests/" + request_id
     # A link (from a mail, another site: SameSite=Lax sends the cookie) takes nothing.
     r = hd.get(page + "/download", allow_redirects=False, timeout=30)
@@ -316,11 +328,7 @@ def test_a_request_pending_before_0011_expires_as_a_new_one_would(backend, reque
 def test_downloads_at_the_same_moment_expose_the_key_once(server, sealed):
     from concurrent.futures import ThreadPoolExecutor
 
-    escrow_id = _claimed(server, sealed, "owner-burst")
-    hd = signed_in(server, "test", "hd-burst+helpdesk")
-    request_id = _ask(server, hd, escrow_id)
-    assert _decide(server, signed_in(server, "test", "ap-burst+admins"), request_id) \
-        .status_code == 303
+    escrow_id, hd, request_id = _approved(server, sealed, "burst")
     page = server.url + "/helpdesk/requests/" + request_id
     form = {"csrf": _csrf(hd, page)}
 
@@ -333,11 +341,7 @@ def test_downloads_at_the_same_moment_expose_the_key_once(server, sealed):
     with ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(one, range(8)))
     assert answers == [200] * 8, answers
-    import json
-
-    events = [json.loads(line) for line in _admin(server, "export-audit").stdout.splitlines()
-              if line.startswith("{")]
-    mine = [e for e in events if e["escrow_id"] == escrow_id]
+    mine = _events(server, escrow_id)
     exposed = [e for e in mine if e["action"] == "escrow-exposed"]
     assert len(exposed) == 1 and len([e for e in mine if e["action"] ==
                                       "helpdesk-download"]) == 8

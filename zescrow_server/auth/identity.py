@@ -60,7 +60,7 @@ def login(request, provider, claims, email):
         raise LoginFailed("the login at %s gave a subject identifier that is not 1 to %d "
                           "characters, as OpenID Connect requires; tell the provider's "
                           "administrator" % (provider.name, MAX_TEXT))
-    email = email if _one_address(email) else None
+    email = email if one_address(email) else None
     name = claims.get("name") or claims.get("preferred_username")
     verified = email is not None and claims.get("email_verified") is True
     display = _display(name, email if verified else None, sub, provider.name)
@@ -84,7 +84,7 @@ def logout(request):
     request.session.clear()
 
 
-def _one_address(email):
+def one_address(email):
     """One plain address: mails go to it (a comma would add recipients, a line break
     would break the header), so anything else is no address at all."""
     if not (isinstance(email, str) and 0 < len(email) <= MAX_EMAIL and email.count("@") == 1

@@ -78,7 +78,7 @@ def new_upload(sealed, settings, source, host="", username="", client_version=""
 
 
 def by_upload_token(session, escrow_id, upload_token):
-    escrow = session.get(Escrow, escrow_id) if _is_id(escrow_id) else None
+    escrow = session.get(Escrow, escrow_id) if is_id(escrow_id) else None
     if escrow is None or not upload_token or not hmac.compare_digest(
             escrow.upload_token_hash, token_hash(upload_token)):
         # One answer for "no such escrow" and "wrong token": ids are not secrets,
@@ -106,7 +106,7 @@ def delete_unclaimed(session, escrow_id, upload_token, source):
     One conditional DELETE: a claim that commits between a check and the
     delete would otherwise be told "Claimed" of an escrow that is gone.
     """
-    if not _is_id(escrow_id) or not upload_token:
+    if not is_id(escrow_id) or not upload_token:
         raise NotFound("no escrow %s for this upload token" % escrow_id)
     result = session.execute(delete(Escrow).where(
         Escrow.id == escrow_id, Escrow.upload_token_hash == token_hash(upload_token),
@@ -153,7 +153,7 @@ def owned(session, identity):
 
 def owned_one(session, identity, escrow_id):
     escrow = session.scalar(select(Escrow).where(Escrow.id == escrow_id, *_owner_is(identity))) \
-        if _is_id(escrow_id) else None
+        if is_id(escrow_id) else None
     if escrow is None:
         raise NotFound("you have no escrow %s" % escrow_id)
     return escrow
@@ -223,6 +223,9 @@ def _iso(moment):
     return None if moment is None else moment.replace(microsecond=0).isoformat() + "Z"
 
 
-def _is_id(value):
-    return isinstance(value, str) and len(value) == 32 and all(c in "0123456789abcdef"
-                                                                for c in value)
+def is_id(value, length=32):
+    """An id as this server makes them: `length` lower-case hex digits (escrows 32, helpdesk
+    requests 16). Anything else is no id, and never reaches the database (a NUL is a 500
+    on PostgreSQL)."""
+    return isinstance(value, str) and len(value) == length and all(
+        c in "0123456789abcdef" for c in value)

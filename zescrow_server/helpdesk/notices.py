@@ -2,6 +2,7 @@
 the decision. Each returns the addresses it reached (none without SMTP)."""
 
 from .. import mail
+from ..auth.identity import one_address
 
 DO = ("If you did not expect this, tell your escrow server's administrator now. Once your "
       "key has been recovered, it is no longer secret: re-key your encrypted home (see "
@@ -33,7 +34,7 @@ def admins_asked(settings, escrow, row):
     link = "%s/helpdesk/requests/%s" % (settings.public_url.rstrip("/"), row.id)
     sent = []
     for entry in settings.admins:
-        if entry.startswith("group:") or not _plain(entry) or \
+        if entry.startswith("group:") or not (entry.isascii() and one_address(entry)) or \
                 entry.lower() == (row.requester_email or "").lower():
             continue
         if mail.send(settings, entry, "zescrow: a helpdesk request waits for an admin's "
@@ -44,11 +45,6 @@ def admins_asked(settings, escrow, row):
                          settings.helpdesk_pending_hours, link), "the helpdesk request"):
             sent.append(entry)
     return sent
-
-
-def _plain(address):
-    return address.isascii() and address.count("@") == 1 and address.isprintable() and \
-        not any(c in address for c in ' ,;<>()[]"\\')
 
 
 def decided(settings, escrow, row):

@@ -28,6 +28,7 @@ from .. import roles
 from ..audit import service as audit
 from ..errors import ApiError
 from ..escrows.models import CLIENT_CHECKED, Escrow, utcnow
+from ..escrows.service import is_id
 from .models import APPROVED, CANCELLED, DECLINED, EXPIRED, PENDING, HelpdeskRequest
 
 MAX_REASON = 1000  # the custodians' request takes as much (zescrow_core.recovery)
@@ -87,13 +88,8 @@ def find(session, text):
         .limit(MAX_FOUND)))
 
 
-def _hex(value, length):
-    return isinstance(value, str) and len(value) == length and \
-        all(c in "0123456789abcdef" for c in value)
-
-
 def escrow_for_request(session, escrow_id):
-    escrow = session.get(Escrow, escrow_id) if _hex(escrow_id, 32) else None
+    escrow = session.get(Escrow, escrow_id) if is_id(escrow_id) else None
     if escrow is None or escrow.claimed_at is None:
         # An unclaimed escrow has no owner to tell, and its uploader can still claim it.
         raise UnknownRequest("there is no claimed escrow %s: only an escrow its owner claimed "
@@ -120,7 +116,7 @@ def ask(session, escrow, who, reason, source, pending_hours):
 
 
 def by_id(session, request_id):
-    row = session.get(HelpdeskRequest, request_id) if _hex(request_id, 16) else None
+    row = session.get(HelpdeskRequest, request_id) if is_id(request_id, 16) else None
     if row is None:
         raise UnknownRequest("there is no helpdesk request %s: it was mistyped, or its escrow "
                              "was deleted; see the list at /helpdesk"
@@ -320,7 +316,7 @@ def cancel(session, request_id, reason):
     request), or (None, False, False) for no such request."""
     from ..recovery import service as recovery
 
-    row = session.get(HelpdeskRequest, request_id) if _hex(request_id, 16) else None
+    row = session.get(HelpdeskRequest, request_id) if is_id(request_id, 16) else None
     if row is None:
         return None, False, False
     was = row.current_state()
