@@ -9,8 +9,8 @@ from starlette.concurrency import run_in_threadpool
 
 from .. import mail
 from ..audit import service as audit
-from ..errors import ApiError
 from ..auth import identity
+from ..errors import ApiError
 from ..keys.service import KeyError_
 from . import service
 from .models import CLIENT_CHECKED
@@ -43,34 +43,30 @@ def download_link(escrow_id: str):
 
 @router.post("/escrows/{escrow_id}/download")
 async def download(request: Request, escrow_id: str, csrf: str = Form("")):
-    state = request.app.state
     who = await run_in_threadpool(identity.current, request)
     if who is None:
         return RedirectResponse("/login?next=/", status_code=303)
-    # Whose it is first: someone else's escrow is "not found" whatever the form says.
-    await run_in_threadpool(_owned, state, who, escrow_id)
-    identity.check_csrf(request, csrf)
-    if not identity.is_fresh(who, state.settings.download_max_age_seconds):
-        # Downloading the key needs a sign-in that just happened, by the provider's
-        # word (the ID token's auth_time): ask for one (prompt=login, max_age), then
-        # back to the owner's page to press the button again. If the provider vouches
-        # for an old one again, the callback refuses.
-        return RedirectResponse("/login/%s?fresh=1&next=/" % who["provider"], status_code=303)
-    return await run_in_threadpool(_download, state, who, escrow_id, client_address(request))
+    return await run_in_threadpool(_download, request, who, escrow_id, csrf)
 
 
-def _owned(state, who, escrow_id):
+def _download(request, who, escrow_id, csrf):
+    state = request.app.state
+    source = client_address(request)
     with state.sessions() as session:
+        # Whose it is first: someone else's escrow is "not found" whatever the form says.
         escrow = service.owned_one(session, who, escrow_id)
         if escrow.verification == CLIENT_CHECKED:  # not the server's to open: no alarm
             raise ApiError("escrow %s is kept in custodians mode: this server cannot open it; "
                            "ask the custodians for it at /escrows/%s/recovery"
                            % (escrow.id, escrow.id), 409, "wrong-recovery-mode")
-
-
-def _download(state, who, escrow_id, source):
-    with state.sessions() as session:
-        escrow = service.owned_one(session, who, escrow_id)
+        identity.check_csrf(request, csrf)
+        if not identity.is_fresh(who, state.settings.download_max_age_seconds):
+            # Downloading the key needs a sign-in that just happened, by the provider's
+            # word (the ID token's auth_time): ask for one (prompt=login, max_age), then
+            # back to the owner's page to press the button again. If the provider vouches
+            # for an old one again, the callback refuses.
+            return RedirectResponse("/login/%s?fresh=1&next=/" % who["provider"],
+                                    status_code=303)
         try:
             archive = state.key.decrypt(escrow.sealed)
         except KeyError_ as err:
